@@ -1,0 +1,128 @@
+"""Action and observation spaces with jittable ``sample`` and ``contains``.
+
+Spaces are plain Python objects (not pytrees): their sizes and shapes are static, while ``low`` and
+``high`` may be arrays computed from (possibly traced) environment parameters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+class Space:
+    """Base class. ``shape`` and ``dtype`` describe one element of the space."""
+
+    shape: tuple[int, ...]
+    dtype: Any
+
+    def sample(self, key: jax.Array) -> jax.Array:
+        raise NotImplementedError
+
+    def contains(self, x: jax.Array) -> jax.Array:
+        raise NotImplementedError
+
+    def check_action(self, action: Any) -> jax.Array:
+        """Checks an action's shape and dtype at trace time; returns it as an array.
+
+        Raises ``TypeError`` naming this space when the action cannot belong to it. Values are not
+        checked (they may be traced); use ``contains`` for that.
+        """
+        action = jnp.asarray(action)
+        if action.shape != self.shape or not _same_kind(action.dtype, self.dtype):
+            raise TypeError(
+                f"action of shape {action.shape} and dtype {action.dtype} does not fit {self!r}: "
+                f"expected shape {self.shape} and a {np.dtype(self.dtype).kind!r}-kind dtype "
+                f"({np.dtype(self.dtype).name}). Under vmap, pass one action per environment."
+            )
+        return action
+
+
+def _same_kind(actual: Any, expected: Any) -> bool:
+    kind_a, kind_e = np.dtype(actual).kind, np.dtype(expected).kind
+    integer = {"i", "u"}
+    if kind_e in integer:
+        return kind_a in integer
+    if kind_e == "f":
+        return kind_a == "f"
+    return kind_a == kind_e
+
+
+class Discrete(Space):
+    """Integers ``0 .. n-1``; one element has shape ``()`` and dtype int32."""
+
+    def __init__(self, n: int):
+        if int(n) < 1:
+            raise ValueError(f"Discrete space needs n >= 1, got n={n}")
+        self.n = int(n)
+        self.shape = ()
+        self.dtype = jnp.int32
+
+    def sample(self, key: jax.Array) -> jax.Array:
+        return jax.random.randint(key, (), 0, self.n, dtype=jnp.int32)
+
+    def contains(self, x: jax.Array) -> jax.Array:
+        x = jnp.asarray(x)
+        return jnp.logical_and(x >= 0, x < self.n) & (x.shape == ())
+
+    def __repr__(self) -> str:
+        return f"Discrete({self.n})"
+
+
+class MultiDiscrete(Space):
+    """A vector of independent integers, entry ``i`` in ``0 .. nvec[i]-1``; shape ``[len(nvec)]``."""
+
+    def __init__(self, nvec: Sequence[int]):
+        nvec = np.asarray(nvec, dtype=np.int32)
+        if nvec.ndim != 1 or nvec.size == 0 or (nvec < 1).any():
+            raise ValueError(f"MultiDiscrete needs a non-empty vector of sizes >= 1, got {nvec}")
+        self.nvec = nvec
+        self.shape = (int(nvec.size),)
+        self.dtype = jnp.int32
+
+    def sample(self, key: jax.Array) -> jax.Array:
+        return jax.random.randint(key, self.shape, 0, jnp.asarray(self.nvec), dtype=jnp.int32)
+
+    def contains(self, x: jax.Array) -> jax.Array:
+        x = jnp.asarray(x)
+        if x.shape != self.shape:
+            return jnp.asarray(False)
+        return jnp.all((x >= 0) & (x < jnp.asarray(self.nvec)))
+
+    def __repr__(self) -> str:
+        return f"MultiDiscrete({self.nvec.tolist()})"
+
+
+class Box(Space):
+    """A box ``low <= x <= high`` of the given shape (bounds broadcast to it); float32 by default."""
+
+    def __init__(self, low: Any, high: Any, shape: Sequence[int], dtype: Any = jnp.float32):
+        self.shape = tuple(int(s) for s in shape)
+        self.dtype = dtype
+        self.low = jnp.broadcast_to(jnp.asarray(low, dtype), self.shape)
+        self.high = jnp.broadcast_to(jnp.asarray(high, dtype), self.shape)
+
+    def sample(self, key: jax.Array) -> jax.Array:
+        """Uniform in the box; unbounded coordinates are drawn from a standard normal instead."""
+        if np.dtype(self.dtype).kind in {"i", "u"}:
+            return jax.random.randint(key, self.shape, self.low, self.high + 1, dtype=self.dtype)
+        k_uniform, k_normal = jax.random.split(key)
+        finite = jnp.isfinite(self.low) & jnp.isfinite(self.high)
+        low = jnp.where(finite, self.low, 0.0)
+        high = jnp.where(finite, self.high, 1.0)
+        uniform = jax.random.uniform(k_uniform, self.shape, self.dtype, low, high)
+        normal = jax.random.normal(k_normal, self.shape, self.dtype)
+        return jnp.where(finite, uniform, normal)
+
+    def contains(self, x: jax.Array) -> jax.Array:
+        x = jnp.asarray(x)
+        if x.shape != self.shape:
+            return jnp.asarray(False)
+        return jnp.all((x >= self.low) & (x <= self.high))
+
+    def __repr__(self) -> str:
+        return f"Box(shape={self.shape}, dtype={np.dtype(self.dtype).name})"

@@ -46,7 +46,9 @@ class Environment(Generic[State, Params]):
     def reset_env(self, key: jax.Array, params: Params) -> tuple[Any, State]:
         raise NotImplementedError
 
-    def step_env(self, key: jax.Array, state: State, action: jax.Array, params: Params) -> StepResult:
+    def step_env(
+        self, key: jax.Array, state: State, action: jax.Array, params: Params
+    ) -> StepResult:
         raise NotImplementedError
 
     def observation_space(self, params: Params) -> spaces.Space:
@@ -56,7 +58,7 @@ class Environment(Generic[State, Params]):
         raise NotImplementedError
 
     def validate_params(self, params: Params) -> None:
-        """Raises ``ValueError`` naming the field if a (concrete) parameter is out of its meaning."""
+        """Raises ``ValueError`` naming the field if a concrete parameter is out of its meaning."""
 
     # --- public API ---------------------------------------------------------------------------
     def reset(self, key: jax.Array, params: Params | None = None) -> tuple[Any, State]:

@@ -26,6 +26,10 @@ class Space:
     def contains(self, x: jax.Array) -> jax.Array:
         raise NotImplementedError
 
+    def sample_batch(self, key: jax.Array, batch_size: int) -> jax.Array:
+        """``[batch_size, *shape]`` independent samples from one random call (cheaper than vmap)."""
+        return jax.vmap(self.sample)(jax.random.split(key, batch_size))
+
     def check_action(self, action: Any) -> jax.Array:
         """Checks an action's shape and dtype at trace time; returns it as an array.
 
@@ -65,16 +69,21 @@ class Discrete(Space):
     def sample(self, key: jax.Array) -> jax.Array:
         return jax.random.randint(key, (), 0, self.n, dtype=jnp.int32)
 
+    def sample_batch(self, key: jax.Array, batch_size: int) -> jax.Array:
+        return jax.random.randint(key, (batch_size,), 0, self.n, dtype=jnp.int32)
+
     def contains(self, x: jax.Array) -> jax.Array:
         x = jnp.asarray(x)
-        return jnp.logical_and(x >= 0, x < self.n) & (x.shape == ())
+        if x.shape != ():
+            return jnp.asarray(False)
+        return jnp.logical_and(x >= 0, x < self.n)
 
     def __repr__(self) -> str:
         return f"Discrete({self.n})"
 
 
 class MultiDiscrete(Space):
-    """A vector of independent integers, entry ``i`` in ``0 .. nvec[i]-1``; shape ``[len(nvec)]``."""
+    """A vector of independent integers, entry i in ``0 .. nvec[i]-1``, shape ``[len(nvec)]``."""
 
     def __init__(self, nvec: Sequence[int]):
         nvec = np.asarray(nvec, dtype=np.int32)
@@ -87,6 +96,10 @@ class MultiDiscrete(Space):
     def sample(self, key: jax.Array) -> jax.Array:
         return jax.random.randint(key, self.shape, 0, jnp.asarray(self.nvec), dtype=jnp.int32)
 
+    def sample_batch(self, key: jax.Array, batch_size: int) -> jax.Array:
+        shape = (batch_size, *self.shape)
+        return jax.random.randint(key, shape, 0, jnp.asarray(self.nvec), dtype=jnp.int32)
+
     def contains(self, x: jax.Array) -> jax.Array:
         x = jnp.asarray(x)
         if x.shape != self.shape:
@@ -98,7 +111,7 @@ class MultiDiscrete(Space):
 
 
 class Box(Space):
-    """A box ``low <= x <= high`` of the given shape (bounds broadcast to it); float32 by default."""
+    """A box ``low <= x <= high`` of the given shape; bounds broadcast, float32 by default."""
 
     def __init__(self, low: Any, high: Any, shape: Sequence[int], dtype: Any = jnp.float32):
         self.shape = tuple(int(s) for s in shape)
@@ -117,6 +130,22 @@ class Box(Space):
         uniform = jax.random.uniform(k_uniform, self.shape, self.dtype, low, high)
         normal = jax.random.normal(k_normal, self.shape, self.dtype)
         return jnp.where(finite, uniform, normal)
+
+    def sample_batch(self, key: jax.Array, batch_size: int) -> jax.Array:
+        if np.dtype(self.dtype).kind == "f" and self._bounded():
+            shape = (batch_size, *self.shape)
+            return jax.random.uniform(key, shape, self.dtype, self.low, self.high)
+        return super().sample_batch(key, batch_size)
+
+    def _bounded(self) -> bool:
+        """True if every bound is known (not traced) and finite."""
+        try:
+            return bool(
+                np.all(np.isfinite(np.asarray(self.low)))
+                and np.all(np.isfinite(np.asarray(self.high)))
+            )
+        except jax.errors.TracerArrayConversionError:
+            return False
 
     def contains(self, x: jax.Array) -> jax.Array:
         x = jnp.asarray(x)

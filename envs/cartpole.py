@@ -53,17 +53,26 @@ class CartPole(Environment[CartPoleState, CartPoleParams]):
 
     def validate_params(self, params: CartPoleParams) -> None:
         check_positive(
-            params, "gravity", "masscart", "masspole", "length", "force_mag", "tau",
-            "theta_threshold_radians", "x_threshold", "max_steps_in_episode",
+            params,
+            "gravity",
+            "masscart",
+            "masspole",
+            "length",
+            "force_mag",
+            "tau",
+            "theta_threshold_radians",
+            "x_threshold",
+            "max_steps_in_episode",
         )
         check_positive(params, "reset_bound", allow_zero=True)
 
     def reset_env(self, key: jax.Array, params: CartPoleParams) -> tuple[jax.Array, CartPoleState]:
-        init = jax.random.uniform(
-            key, (4,), jnp.float32, -params.reset_bound, params.reset_bound
-        )
+        init = jax.random.uniform(key, (4,), jnp.float32, -params.reset_bound, params.reset_bound)
         state = CartPoleState(
-            x=init[0], x_dot=init[1], theta=init[2], theta_dot=init[3],
+            x=init[0],
+            x_dot=init[1],
+            theta=init[2],
+            theta_dot=init[3],
             time=jnp.zeros((), jnp.int32),
         )
         return init, state

@@ -79,12 +79,12 @@ class VecEnv:
     ) -> tuple[Any, VecEnvState, jax.Array, jax.Array, jax.Array, dict[str, Any]]:
         params = self.env.default_params if params is None else params
         self._check_batch(action, params)
-        key_step, key_reset = jax.random.split(key)
         if self.env.stochastic_step:
-            step_keys = jax.random.split(key_step, self.num_envs)
-            key_axis = 0
+            key_step, key_reset = jax.random.split(key)
+            step_keys, key_axis = jax.random.split(key_step, self.num_envs), 0
         else:
-            step_keys, key_axis = key_step, None  # unused by the transition: no per-env split
+            # The transition ignores its key: no per-env split, and the resets get the key whole.
+            step_keys, key_axis, key_reset = key, None, key
         obs, env_state, reward, terminated, truncated, info = jax.vmap(
             self.env.step, in_axes=(key_axis, 0, 0, None)
         )(step_keys, state.env_state, action, params)

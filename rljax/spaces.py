@@ -118,24 +118,44 @@ class Box(Space):
         self.dtype = dtype
         self.low = jnp.broadcast_to(jnp.asarray(low, dtype), self.shape)
         self.high = jnp.broadcast_to(jnp.asarray(high, dtype), self.shape)
+        try:  # bounds computed from traced params cannot be checked here
+            empty = np.any(np.asarray(self.low) > np.asarray(self.high))
+        except jax.errors.TracerArrayConversionError:
+            empty = False
+        if empty:
+            raise ValueError(f"Box needs low <= high everywhere, got low={low} and high={high}")
 
     def sample(self, key: jax.Array) -> jax.Array:
-        """Uniform in the box; unbounded coordinates are drawn from a standard normal instead."""
-        if np.dtype(self.dtype).kind in {"i", "u"}:
-            return jax.random.randint(key, self.shape, self.low, self.high + 1, dtype=self.dtype)
-        k_uniform, k_normal = jax.random.split(key)
-        finite = jnp.isfinite(self.low) & jnp.isfinite(self.high)
-        low = jnp.where(finite, self.low, 0.0)
-        high = jnp.where(finite, self.high, 1.0)
-        uniform = jax.random.uniform(k_uniform, self.shape, self.dtype, low, high)
-        normal = jax.random.normal(k_normal, self.shape, self.dtype)
-        return jnp.where(finite, uniform, normal)
+        """A point of the box, drawn as Gymnasium does.
+
+        Bounded coordinates are uniform; ``[low, inf)`` is ``low + Exponential(1)``, ``(-inf,
+        high]`` is ``high - Exponential(1)`` and unbounded ones are standard normal.
+        """
+        return self._sample(key, self.shape)
 
     def sample_batch(self, key: jax.Array, batch_size: int) -> jax.Array:
-        if np.dtype(self.dtype).kind == "f" and self._bounded():
-            shape = (batch_size, *self.shape)
-            return jax.random.uniform(key, shape, self.dtype, self.low, self.high)
-        return super().sample_batch(key, batch_size)
+        return self._sample(key, (batch_size, *self.shape))
+
+    def _sample(self, key: jax.Array, shape: tuple[int, ...]) -> jax.Array:
+        if np.dtype(self.dtype).kind in {"i", "u"}:
+            return jax.random.randint(key, shape, self.low, self.high + 1, dtype=self.dtype)
+        # Uniform as mid + half * U(-1, 1): ``high - low`` overflows for bounds near float32 max.
+        mid = self.low / 2 + self.high / 2
+        half = self.high / 2 - self.low / 2
+        if self._bounded():  # the common case: one random call
+            return mid + half * jax.random.uniform(key, shape, self.dtype, -1.0, 1.0)
+        k_uniform, k_exp, k_normal = jax.random.split(key, 3)
+        low_finite, high_finite = jnp.isfinite(self.low), jnp.isfinite(self.high)
+        uniform = jnp.where(low_finite & high_finite, mid, 0.0) + jnp.where(
+            low_finite & high_finite, half, 0.0
+        ) * jax.random.uniform(k_uniform, shape, self.dtype, -1.0, 1.0)
+        exponential = jax.random.exponential(k_exp, shape, self.dtype)
+        normal = jax.random.normal(k_normal, shape, self.dtype)
+        return jnp.select(
+            [low_finite & high_finite, low_finite, high_finite],
+            [uniform, self.low + exponential, self.high - exponential],
+            normal,
+        ).astype(self.dtype)
 
     def _bounded(self) -> bool:
         """True if every bound is known (not traced) and finite."""

@@ -162,7 +162,7 @@ class VecEnv:
             if shape[:1] != (self.num_envs,):
                 raise TypeError(
                     f"VecEnv of {self.num_envs} envs needs actions of shape "
-                    f"({self.num_envs}, *{space.shape}) for {space!r}, got shape {shape}"
+                    f"{(self.num_envs, *space.shape)} for {space!r}, got shape {shape}"
                 )
 
 

@@ -8,6 +8,7 @@ over the whole rollout batch afterwards.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -17,10 +18,24 @@ import numpy as np
 ACTIVATIONS = {"tanh": nn.tanh, "relu": nn.relu}
 
 
+def orthogonal(scale: float) -> nn.initializers.Initializer:
+    """Flax's orthogonal initialiser, made safe to ``vmap`` (over seeds) on the CPU.
+
+    Under ``vmap`` the QR decomposition behind it becomes a batched LAPACK call, which jaxlib 0.10
+    runs on XLA's CPU thread pool while blocking a pool thread; two of them at once (actor and
+    critic) can deadlock a 2-core machine. ``sequential_vmap`` turns the batch into a loop of
+    unbatched QRs, with bitwise the same values.
+    """
+    base = nn.initializers.orthogonal(scale)
+
+    def init(key: jax.Array, shape: Sequence[int], dtype: Any = jnp.float32) -> jax.Array:
+        return jax.custom_batching.sequential_vmap(lambda k: base(k, shape, dtype))(key)
+
+    return init
+
+
 def _dense(features: int, scale: float) -> nn.Dense:
-    return nn.Dense(
-        features, kernel_init=nn.initializers.orthogonal(scale), bias_init=nn.initializers.zeros
-    )
+    return nn.Dense(features, kernel_init=orthogonal(scale), bias_init=nn.initializers.zeros)
 
 
 class MLP(nn.Module):

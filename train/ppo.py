@@ -61,7 +61,7 @@ class Config:
     anneal_lr: bool = True
     activation: str = "tanh"
     hidden_sizes: tuple[int, ...] = (64, 64)
-    clip_value_loss: bool = False
+    clip_value_loss: bool = True  # PureJaxRL clips the value loss too; without it CartPole stalls
     normalize_obs: bool = False
     normalize_reward: bool = False
     adam_eps: float = 1e-5

@@ -1,0 +1,80 @@
+"""Learning curves with matplotlib (Agg canvas, no pyplot and no global backend change)."""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def curve_arrays(
+    rows: Sequence[dict[str, Any]], metric: str = "episode_return", fill: bool = True
+) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """``(env_steps [U], values [S, U], seeds)`` from metric rows (one per update per seed).
+
+    With ``fill``, each seed's NaN entries (updates in which no episode finished) carry the last
+    finite value forward, so a curve of rare episode ends stays a line.
+    """
+    seeds = sorted({int(row["seed"]) for row in rows})
+    updates = sorted({int(row["update"]) for row in rows})
+    col = {u: j for j, u in enumerate(updates)}
+    idx = {s: i for i, s in enumerate(seeds)}
+    values = np.full((len(seeds), len(updates)), np.nan)
+    steps = np.zeros(len(updates), np.int64)
+    for row in rows:
+        j = col[int(row["update"])]
+        value = row.get(metric)
+        values[idx[int(row["seed"])], j] = math.nan if value is None else float(value)
+        steps[j] = int(row["env_steps"])
+    if fill:
+        for i in range(values.shape[0]):
+            last = math.nan
+            for j in range(values.shape[1]):
+                if math.isnan(values[i, j]):
+                    values[i, j] = last
+                else:
+                    last = values[i, j]
+    return steps, values, seeds
+
+
+def plot_curve(
+    rows: Sequence[dict[str, Any]],
+    path: str | os.PathLike,
+    metric: str = "episode_return",
+    title: str | None = None,
+) -> Path:
+    """Saves mean ± std over seeds of ``metric`` against environment steps as an image at ``path``.
+
+    Thin lines show the individual seeds. Returns ``path``.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    steps, values, seeds = curve_arrays(rows, metric)
+    fig = Figure(figsize=(6.4, 4.0), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    if values.size:
+        with warnings.catch_warnings():  # all-NaN columns (no episode finished yet) stay NaN
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mean = np.nanmean(values, axis=0)
+            std = np.nanstd(values, axis=0)
+        for i in range(values.shape[0]):
+            ax.plot(steps, values[i], color="C0", alpha=0.15, linewidth=0.8)
+        ax.plot(steps, mean, color="C0", linewidth=2, label=f"mean over {len(seeds)} seeds")
+        ax.fill_between(steps, mean - std, mean + std, color="C0", alpha=0.25, label="± std")
+        ax.legend(loc="best")
+    ax.set_xlabel("environment steps (per seed)")
+    ax.set_ylabel(metric.replace("_", " "))
+    ax.grid(alpha=0.3)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path)
+    return path

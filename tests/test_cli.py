@@ -1,0 +1,429 @@
+"""The command line end to end, in process (``rljax.cli.main``) on a tiny PPO configuration.
+
+All runs share one configuration, so the compiled programs (cached per process in
+``rljax.cli``) are built once for the module; the SIGKILL test's child process reuses them through
+JAX's persistent compilation cache.
+"""
+
+import contextlib
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+from rljax import checkpoint, cli, render
+from rljax.train import ppo
+
+TINY = [
+    "--total-timesteps", "4096", "--num-envs", "4", "--num-steps", "32",
+    "--seeds", "2", "--checkpoint-every", "4", "--chunk-updates", "3", "--no-progress",
+]  # fmt: skip
+NUM_UPDATES = 32  # 4096 // (4 * 32): 10 chunks of 3, then one of 2
+CHECKPOINTS = [6, 9, 12, 18, 21, 24, 30, 32]  # first chunk ends at or after multiples of 4, end
+
+
+def _run_cli(argv):
+    """``(exit code, stdout, stderr)`` of ``rljax.cli.main(argv)``."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cli.main([str(a) for a in argv])
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture(scope="module")
+def xla_cache(tmp_path_factory):
+    """A persistent XLA cache shared with child processes, for this module only."""
+    from jax.experimental.compilation_cache import compilation_cache as cc
+
+    path = tmp_path_factory.mktemp("xla_cache")
+    names = (
+        "jax_compilation_cache_dir",
+        "jax_persistent_cache_min_compile_time_secs",
+        "jax_persistent_cache_min_entry_size_bytes",
+    )
+    saved = {name: getattr(jax.config, name) for name in names}
+    jax.config.update("jax_compilation_cache_dir", str(path))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    cc.reset_cache()
+    yield path
+    for name, value in saved.items():
+        jax.config.update(name, value)
+    cc.reset_cache()
+
+
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory, xla_cache):
+    """An uninterrupted run: ``(run_dir, exit code, stdout, stderr)``."""
+    run_dir = tmp_path_factory.mktemp("full") / "run"
+    extra = []
+    with contextlib.suppress(ImportError):
+        import tensorboardX  # noqa: F401
+
+        extra = ["--tensorboard"]
+    code, out, err = _run_cli(["train", "ppo", *TINY, "--run-dir", run_dir, *extra])
+    return run_dir, code, out, err
+
+
+def _final_state(run_dir):
+    raw = checkpoint.restore(run_dir)
+    assert int(raw["update"]) == NUM_UPDATES
+    return raw["state"]
+
+
+def _assert_same_bits(a, b):
+    a_leaves, b_leaves = jax.tree.leaves(a), jax.tree.leaves(b)
+    assert len(a_leaves) == len(b_leaves)
+    for x, y in zip(a_leaves, b_leaves, strict=True):
+        x, y = np.asarray(x), np.asarray(y)
+        assert x.dtype == y.dtype and x.shape == y.shape
+        assert x.tobytes() == y.tobytes()
+
+
+def _rows(run_dir, drop=("wall_time",)):
+    lines = (Path(run_dir) / "metrics.jsonl").read_text().splitlines()
+    rows = [json.loads(line) for line in lines]
+    return [{k: v for k, v in row.items() if k not in drop} for row in rows]
+
+
+def _assert_same_run(run_dir, reference_dir):
+    _assert_same_bits(_final_state(run_dir), _final_state(reference_dir))
+    assert _rows(run_dir) == _rows(reference_dir)
+
+
+# --- a whole run -------------------------------------------------------------------------------
+
+
+def test_train_writes_the_run_directory(full_run):
+    run_dir, code, out, err = full_run
+    assert code == 0, err
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["algorithm"] == "ppo"
+    assert config["config"] == ppo.Config(total_timesteps=4096, num_envs=4, num_steps=32).to_dict()
+    assert (config["seeds"], config["seed"]) == (2, 0)
+    assert (config["chunk_updates"], config["checkpoint_every"]) == (3, 4)
+    assert config["num_updates"] == NUM_UPDATES
+
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert len(rows) == NUM_UPDATES * 2
+    assert set(rows[0]) == {"update", "seed", "wall_time", *ppo.METRIC_NAMES}
+    assert [(r["update"], r["seed"]) for r in rows] == [
+        (u, s) for u in range(1, NUM_UPDATES + 1) for s in (0, 1)
+    ]
+    assert all(r["env_steps"] == r["update"] * 128 for r in rows)
+    assert all(isinstance(r["value_loss"], float) for r in rows)
+
+    assert (run_dir / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert checkpoint.updates(run_dir) == CHECKPOINTS[-3:]  # the newest 3 are kept
+    assert not [p for p in checkpoint.checkpoint_dir(run_dir).iterdir() if not p.name.isdigit()]
+    if (run_dir / "tensorboard").exists():
+        assert any(
+            p.name.startswith("events.out.tfevents") for p in (run_dir / "tensorboard").iterdir()
+        )
+
+    assert "compiled in" in out
+    for text in (
+        "final return",
+        "mean ± std",
+        "env steps",
+        "4,096 per seed",
+        "compile s",
+        "steps/s",
+    ):
+        assert text in out
+
+
+def test_chunked_run_equals_one_shot_make_train(full_run):
+    run_dir, code, _, err = full_run
+    assert code == 0, err
+    config = ppo.Config(total_timesteps=4096, num_envs=4, num_steps=32)
+    # What jax.vmap(ppo.make_train(config)) computes: init, then one chunk of all the updates,
+    # vmapped over the seeds. The init is mapped over the seeds instead (bitwise the same state):
+    # a vmapped orthogonal initialiser's batched QR can deadlock jaxlib 0.10 on a 2-core CPU.
+    init = ppo.make_init(config)
+    one_shot = jax.vmap(ppo.make_update_chunk(config, config.num_updates))
+    final, metrics = jax.jit(lambda keys: one_shot(jax.lax.map(init, keys)))(cli.seed_keys(0, 2))
+    state = _final_state(run_dir)
+    _assert_same_bits(state["params"], final.params)
+    _assert_same_bits(state["opt_state"], final.opt_state)
+    np.testing.assert_array_equal(state["key"], jax.random.key_data(final.key))
+    np.testing.assert_array_equal(state["update_step"], [NUM_UPDATES] * 2)
+    # The metric rows are the one-shot metrics, bit for bit (NaN written as null).
+    rows = _rows(run_dir)
+    for name in ppo.METRIC_NAMES:
+        logged = np.asarray(
+            [
+                [np.nan if r[name] is None else r[name] for r in rows if r["seed"] == s]
+                for s in (0, 1)
+            ]
+        )
+        np.testing.assert_array_equal(logged, np.asarray(metrics[name], np.float64))
+
+
+# --- resume ------------------------------------------------------------------------------------
+
+
+def test_resume_after_a_stop_is_bitwise_identical(full_run, tmp_path):
+    reference = full_run[0]
+    run_dir = tmp_path / "run"
+    code, out, err = _run_cli(
+        ["train", "ppo", *TINY, "--run-dir", run_dir, "--stop-after-updates", 14]
+    )
+    assert code == 0, err
+    assert "stopped after 15 updates" in out
+    assert checkpoint.latest_update(run_dir) == 12  # rows 13..15 are written but not saved
+    assert max(r["update"] for r in _rows(run_dir)) == 15
+    assert not (run_dir / "curve.png").exists()
+
+    code, out, err = _run_cli(["train", "ppo", "--resume", run_dir, "--no-progress"])
+    assert code == 0, err
+    assert "resuming from checkpoint of update 12" in out
+    _assert_same_run(run_dir, reference)
+    assert (run_dir / "curve.png").exists()
+
+    # Resuming a finished run recomputes nothing.
+    code, out, err = _run_cli(["train", "ppo", "--resume", run_dir, "--no-progress", "--lr", "1"])
+    assert code == 0, err
+    assert "--lr ignored" in err
+    _assert_same_run(run_dir, reference)
+
+
+def test_resume_without_checkpoint_restarts(full_run, tmp_path):
+    reference = full_run[0]
+    run_dir = tmp_path / "run"
+    code, _, err = _run_cli(
+        ["train", "ppo", *TINY, "--run-dir", run_dir, "--stop-after-updates", 1]
+    )
+    assert code == 0, err
+    assert checkpoint.latest_update(run_dir) is None
+    with open(run_dir / "metrics.jsonl", "a") as f:
+        f.write('{"update": 4, "seed": 0, "env_st')  # a row torn by a kill
+    code, out, err = _run_cli(["train", "ppo", "--resume", run_dir, "--no-progress"])
+    assert code == 0, err
+    _assert_same_run(run_dir, reference)
+
+
+def test_resume_after_sigkill_is_bitwise_identical(full_run, xla_cache, tmp_path):
+    reference = full_run[0]
+    run_dir = tmp_path / "run"
+    env = {
+        **os.environ,
+        "JAX_PLATFORMS": "cpu",
+        "JAX_COMPILATION_CACHE_DIR": str(xla_cache),
+        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+        "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0",
+    }
+    argv = ["train", "ppo", *TINY, "--run-dir", run_dir, "--chunk-sleep", "0.1"]
+    child = subprocess.Popen(
+        [sys.executable, "-m", "rljax.cli", *map(str, argv)],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while checkpoint.latest_update(run_dir) is None and child.poll() is None:
+            assert time.monotonic() < deadline, "no checkpoint appeared"
+            time.sleep(0.01)
+        child.send_signal(signal.SIGKILL)
+        output = child.communicate(timeout=30)[0].decode()
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert child.returncode == -signal.SIGKILL, output
+    killed_at = checkpoint.latest_update(run_dir)
+    assert killed_at is not None and killed_at < NUM_UPDATES
+
+    code, out, err = _run_cli(["train", "ppo", "--resume", run_dir, "--no-progress"])
+    assert code == 0, err
+    _assert_same_run(run_dir, reference)
+
+
+# --- divergence --------------------------------------------------------------------------------
+
+
+def test_divergence_stops_with_the_first_bad_update(full_run, tmp_path, monkeypatch):
+    # Poison update 8 (the middle of the third chunk, updates 7..9) of seed 1.
+    real_chunk = cli.Programs.chunk
+
+    def poisoned_chunk(self, n):
+        compiled = real_chunk(self, n)
+
+        def run(state, hparams):
+            state, metrics, finite = compiled(state, hparams)
+            if int(np.asarray(state.update_step)[0]) == 9:
+                loss = np.array(metrics["value_loss"])
+                loss[1, 1] = np.nan
+                metrics = {**metrics, "value_loss": loss}
+            return state, metrics, finite
+
+        return run
+
+    monkeypatch.setattr(cli.Programs, "chunk", poisoned_chunk)
+    run_dir = tmp_path / "run"
+    code, _, err = _run_cli(["train", "ppo", *TINY, "--run-dir", run_dir])
+    assert code == 1
+    assert "update 8" in err and "value_loss" in err and "update 6" in err
+    assert err.count("\n") == 1
+    assert checkpoint.latest_update(run_dir) == 6  # the last good checkpoint is kept
+    rows = _rows(run_dir)
+    assert max(r["update"] for r in rows) == 8
+    assert [r["value_loss"] for r in rows if r["update"] == 8] == [rows[-2]["value_loss"], None]
+
+
+# --- errors and help ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "flags, field",
+    [
+        (["--lr", "-1"], "lr"),
+        (["--num-minibatches", "3"], "num_minibatches"),
+        (["--env-id", "Nope-v0"], "env_id"),
+        (["--hidden-sizes", "64", "0"], "hidden_sizes"),
+        (["--env-kwargs", "nope=1"], "nope"),
+        (["--seeds", "0"], "--seeds"),
+        (["--chunk-updates", "0"], "--chunk-updates"),
+        (["--preset", "nope"], "preset"),
+    ],
+)
+def test_invalid_config_exits_2_before_compiling(flags, field, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(cli, "programs_for", lambda *a: pytest.fail("compiled"))
+    code, out, err = _run_cli(["train", "ppo", "--total-timesteps", "4096", *flags])
+    assert code == 2
+    assert err.startswith("rljax train ppo: error: ") and err.count("\n") == 1
+    assert field in err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_existing_run_dir_is_not_overwritten(full_run):
+    code, _, err = _run_cli(["train", "ppo", *TINY, "--run-dir", full_run[0]])
+    assert code == 2 and "--resume" in err
+
+
+def test_config_flags_presets_and_env_kwargs(monkeypatch):
+    parser = cli.build_parser()
+    args = parser.parse_args(
+        ["train", "ppo", "--hidden-sizes", "32", "16", "--no-anneal-lr", "--total-timesteps", "1e5",
+         "--env-kwargs", "gravity=9.81", "max_steps_in_episode=200"]
+    )  # fmt: skip
+    config = cli._config_from_args(args)
+    assert config.hidden_sizes == (32, 16) and config.anneal_lr is False
+    assert config.total_timesteps == 100_000
+    assert dict(config.env_kwargs) == {"gravity": 9.81, "max_steps_in_episode": 200}
+    # A preset supplies the defaults; flags given override it.
+    preset = ppo.Config(env_id="Pendulum-v1", num_envs=8, lr=1e-3)
+    monkeypatch.setitem(ppo.PRESETS, "pendulum-test", preset)
+    args = parser.parse_args(["train", "ppo", "--preset", "pendulum-test", "--lr", "3e-4"])
+    config = cli._config_from_args(args)
+    assert (config.env_id, config.num_envs, config.lr) == ("Pendulum-v1", 8, 3e-4)
+
+
+def test_help_is_grouped_with_defaults():
+    code, out, _ = _run_cli(["train", "ppo", "--help"])
+    assert code == 0
+    assert "PPO config" in out and "run:" in out
+    assert "--num-envs N" in out and "(default: 4)" in out
+    assert "--anneal-lr, --no-anneal-lr" in out
+    assert "--hidden-sizes N [N ...]" in out
+    assert "--stop-after-updates" not in out  # test hooks stay hidden
+    for argv in (["--help"], ["eval", "--help"], ["bench", "envs", "--help"]):
+        code, out, _ = _run_cli(argv)
+        assert code == 0 and "usage: rljax" in out
+
+
+def test_bench_envs_still_runs():
+    code, out, err = _run_cli(
+        ["bench", "envs", "--quick", "--envs", "GridWorld-v0", "--batch-sizes", "8"]
+    )
+    assert code == 0, err
+    assert "GridWorld-v0" in out
+
+
+# --- eval --------------------------------------------------------------------------------------
+
+
+def test_eval_json_and_gif(full_run):
+    run_dir, code, _, err = full_run
+    assert code == 0, err
+    code, out, err = _run_cli(["eval", run_dir, "--episodes", 3, "--json"])
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["episodes"] == 3 and len(result["returns"]) == 3
+    assert result["update"] == NUM_UPDATES
+    assert result["min_return"] <= result["mean_return"] <= result["max_return"]
+    assert result["mean_return"] >= 8  # CartPole pays 1 per step; greedy episodes last a while
+    gif = run_dir / "episode.gif"
+    assert result["render"] == str(gif)
+    assert gif.read_bytes()[:6] in (b"GIF87a", b"GIF89a")
+
+    from PIL import Image
+
+    with Image.open(gif) as image:
+        assert 2 <= image.n_frames <= 301
+
+    code, out, err = _run_cli(["eval", run_dir, "--episodes", 2, "--seed-index", 1, "--no-render"])
+    assert code == 0, err
+    assert "return" in out and "mean" in out
+    code, _, err = _run_cli(["eval", run_dir, "--seed-index", 2])
+    assert code == 2 and "--seed-index" in err
+
+
+# --- rendering ---------------------------------------------------------------------------------
+
+
+def _trajectory(env_id, steps=6):
+    """A short random-action trajectory in the layout ``cli.make_episode_fn`` records."""
+    from rljax.env import make
+
+    env, params = make(env_id)
+    step = jax.jit(env.step)
+    key = jax.random.key(0)
+    obs, state = env.reset(key, params)
+    initial = {"initial_state": state, "initial_obs": obs}
+    record = {"states": [], "obs": [], "actions": [], "rewards": []}
+    for t in range(steps):
+        action = env.action_space(params).sample(jax.random.fold_in(key, t))
+        obs, state, reward, *_ = step(key, state, action, params)
+        for name, value in zip(record, (state, obs, action, reward), strict=True):
+            record[name].append(value)
+    stacked = {
+        name: jax.tree.map(lambda *xs: np.stack(xs), *values) for name, values in record.items()
+    }
+    return env, params, jax.device_get({**initial, **stacked})
+
+
+@pytest.mark.parametrize("env_id", sorted(render.RENDERERS))
+def test_renderers_draw_each_builtin_env(env_id, tmp_path):
+    env, params, traj = _trajectory(env_id)
+    path = render.render_episode(env_id, env, params, traj, 5, tmp_path / "episode", max_frames=4)
+    assert path == tmp_path / "episode.gif"
+    from PIL import Image
+
+    with Image.open(path) as image:
+        assert image.n_frames == 4  # 6 states (reset + 5 steps) subsampled to 4
+
+
+def test_text_replay_for_envs_without_renderer(tmp_path):
+    env, params, traj = _trajectory("CartPole-v1")
+    path = render.render_episode("Custom-v0", env, params, traj, 3, tmp_path / "episode")
+    assert path == tmp_path / "episode.txt"
+    lines = path.read_text().splitlines()
+    assert lines[0].startswith("Custom-v0: 3 steps, return 3.000")
+    assert len(lines) == 2 + 3 and lines[-1].startswith("t=3 action=")
+
+
+def test_frame_indices_subsample_evenly():
+    assert list(render.frame_indices(3, 300)) == [0, 1, 2, 3]
+    idx = render.frame_indices(999, 300)
+    assert len(idx) == 300 and idx[0] == 0 and idx[-1] == 999

@@ -332,14 +332,14 @@ def compute_gae(
     delta = reward + bootstrap + gamma * value_next * (1.0 - done) - value
     decay = gamma * gae_lambda * (1.0 - done)
 
-    # A[t] = delta[t] + decay[t] * A[t+1] is a linear recurrence: an associative scan over
-    # (decay, delta) pairs solves it in log2(T) vectorised steps instead of T sequential ones.
-    def combine(later, earlier):
-        decay_later, adv_later = later
-        decay_earlier, adv_earlier = earlier
-        return decay_later * decay_earlier, adv_earlier + decay_earlier * adv_later
+    # A sequential reverse scan: measured both faster to run and to compile here than an
+    # associative scan over (decay, delta) pairs, whose log2(T) levels unroll into many ops.
+    def backward(carry, inputs):
+        delta_t, decay_t = inputs
+        advantage = delta_t + decay_t * carry
+        return advantage, advantage
 
-    _, advantages = jax.lax.associative_scan(combine, (decay, delta), reverse=True)
+    _, advantages = jax.lax.scan(backward, jnp.zeros_like(next_value), (delta, decay), reverse=True)
     return advantages, advantages + value
 
 

@@ -198,3 +198,29 @@ def test_pendulum_preset_learns():
     result = jax.jit(jax.vmap(ppo.make_train(config)))(keys)
     final = np.nanmean(np.asarray(result.metrics["episode_return"])[:, -10:], axis=1)
     assert final.mean() >= -400, final
+
+
+def test_ppo_loss_terms_by_hand():
+    hp = ppo.Config(clip_eps=0.2, vf_coef=0.5, ent_coef=0.01).hparams()
+    old_log_prob = jnp.log(jnp.array([0.5, 0.5]))
+    # Ratios 1.5 and 0.5, both outside [0.8, 1.2]: the pessimistic minimum picks the clipped
+    # terms 1.2 * (+1) and 0.8 * (-1).
+    log_prob = jnp.log(jnp.array([0.75, 0.25]))
+    advantage = jnp.array([1.0, -1.0])  # already zero-mean; std 1 -> normalised unchanged
+    value, old_value, target = jnp.array([1.0, 3.0]), jnp.array([0.5, 2.0]), jnp.array([2.0, 2.0])
+    entropy = jnp.array([0.6, 0.4])
+    args = (log_prob, old_log_prob, entropy, value, old_value, advantage, target, hp)
+    total, aux = ppo.ppo_loss(*args, False)
+    adv = np.array([1.0, -1.0]) / (1.0 + 1e-8)
+    surrogate = [min(1.5 * adv[0], 1.2 * adv[0]), min(0.5 * adv[1], 0.8 * adv[1])]
+    policy_loss = -np.mean(surrogate)
+    value_loss = 0.5 * np.mean([(1.0 - 2.0) ** 2, (3.0 - 2.0) ** 2])
+    np.testing.assert_allclose(aux["policy_loss"], policy_loss, rtol=1e-5)
+    np.testing.assert_allclose(aux["value_loss"], value_loss, rtol=1e-6)
+    np.testing.assert_allclose(aux["clip_frac"], 1.0)
+    np.testing.assert_allclose(total, policy_loss + 0.5 * value_loss - 0.01 * 0.5, rtol=1e-5)
+    # Value clipping: predictions kept within 0.2 of the old ones (0.7 and 2.2) are further
+    # from the target for the first sample, so its error counts instead.
+    _, aux_clipped = ppo.ppo_loss(*args, True)
+    clipped = 0.5 * np.mean([max(1.0, (0.7 - 2.0) ** 2), max(1.0, (2.2 - 2.0) ** 2)])
+    np.testing.assert_allclose(aux_clipped["value_loss"], clipped, rtol=1e-6)

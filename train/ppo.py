@@ -343,6 +343,46 @@ def compute_gae(
     return advantages, advantages + value
 
 
+def ppo_loss(
+    log_prob: jax.Array,
+    old_log_prob: jax.Array,
+    entropy: jax.Array,
+    value: jax.Array,
+    old_value: jax.Array,
+    advantage: jax.Array,
+    target: jax.Array,
+    hparams: HParams,
+    clip_value_loss: bool,
+) -> tuple[jax.Array, dict[str, jax.Array]]:
+    """PPO's minibatch loss; every argument but ``hparams`` is ``[N]``.
+
+    ``policy_loss`` is the negated clipped surrogate on advantages normalised over the minibatch;
+    ``value_loss`` is half the mean squared error to ``target`` (with ``clip_value_loss``, the
+    larger of that and the error of a prediction kept within ``clip_eps`` of ``old_value``);
+    the total subtracts ``ent_coef`` times the mean entropy. Returns ``(total, diagnostics)``.
+    """
+    log_ratio = log_prob - old_log_prob
+    ratio = jnp.exp(log_ratio)
+    advantage = (advantage - advantage.mean()) / (advantage.std() + 1e-8)
+    clipped_ratio = jnp.clip(ratio, 1.0 - hparams.clip_eps, 1.0 + hparams.clip_eps)
+    policy_loss = -jnp.mean(jnp.minimum(ratio * advantage, clipped_ratio * advantage))
+    value_error = jnp.square(value - target)
+    if clip_value_loss:
+        value_clipped = old_value + jnp.clip(value - old_value, -hparams.clip_eps, hparams.clip_eps)
+        value_error = jnp.maximum(value_error, jnp.square(value_clipped - target))
+    value_loss = 0.5 * jnp.mean(value_error)
+    entropy = jnp.mean(entropy)
+    total = policy_loss + hparams.vf_coef * value_loss - hparams.ent_coef * entropy
+    diagnostics = {
+        "policy_loss": policy_loss,
+        "value_loss": value_loss,
+        "entropy": entropy,
+        "approx_kl": jnp.mean((ratio - 1.0) - log_ratio),
+        "clip_frac": jnp.mean((jnp.abs(ratio - 1.0) > hparams.clip_eps).astype(jnp.float32)),
+    }
+    return total, diagnostics
+
+
 # --- training ----------------------------------------------------------------------------------
 
 
@@ -498,28 +538,17 @@ def _make_update(config: Config, setup: _Setup):
         log_prob, entropy = _log_prob_entropy(out, action, continuous)
         value = critic.apply(params["critic"], obs)
 
-        log_ratio = log_prob - old_log_prob
-        ratio = jnp.exp(log_ratio)
-        advantage = (advantage - advantage.mean()) / (advantage.std() + 1e-8)
-        clipped_ratio = jnp.clip(ratio, 1.0 - hparams.clip_eps, 1.0 + hparams.clip_eps)
-        policy_loss = -jnp.mean(jnp.minimum(ratio * advantage, clipped_ratio * advantage))
-        value_error = jnp.square(value - target)
-        if config.clip_value_loss:
-            value_clipped = old_value + jnp.clip(
-                value - old_value, -hparams.clip_eps, hparams.clip_eps
-            )
-            value_error = jnp.maximum(value_error, jnp.square(value_clipped - target))
-        value_loss = 0.5 * jnp.mean(value_error)
-        entropy = jnp.mean(entropy)
-        total = policy_loss + hparams.vf_coef * value_loss - hparams.ent_coef * entropy
-        aux = {
-            "policy_loss": policy_loss,
-            "value_loss": value_loss,
-            "entropy": entropy,
-            "approx_kl": jnp.mean((ratio - 1.0) - log_ratio),
-            "clip_frac": jnp.mean((jnp.abs(ratio - 1.0) > hparams.clip_eps).astype(jnp.float32)),
-        }
-        return total, aux
+        return ppo_loss(
+            log_prob,
+            old_log_prob,
+            entropy,
+            value,
+            old_value,
+            advantage,
+            target,
+            hparams,
+            config.clip_value_loss,
+        )
 
     def update(state: TrainState, hparams: HParams):
         key, key_rollout = jax.random.split(state.key)

@@ -19,19 +19,15 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-from flax import struct
 
 from rljax import spaces
 from rljax.env import Environment, make
+from rljax.wrappers import EpisodeStatisticsState, update_episode_statistics
 
-
-@struct.dataclass
-class VecEnvState:
-    env_state: Any  # the environments' states, leaves [B, ...]
-    episode_return: jax.Array  # [B] float32, running return of the current episodes
-    episode_length: jax.Array  # [B] int32
-    returned_episode_return: jax.Array  # [B] float32, return of each env's last finished episode
-    returned_episode_length: jax.Array  # [B] int32
+# The batch keeps the same statistics as the per-env wrapper, with leaves of shape [B]:
+# env_state (leaves [B, ...]), episode_return, episode_length, returned_episode_return and
+# returned_episode_length.
+VecEnvState = EpisodeStatisticsState
 
 
 class VecEnv:
@@ -95,22 +91,8 @@ class VecEnv:
         next_obs = jax.tree.map(select, reset_obs, obs)
         env_state = jax.tree.map(select, reset_state, env_state)
 
-        ret = state.episode_return + reward.astype(jnp.float32)
-        length = state.episode_length + 1
-        new_state = VecEnvState(
-            env_state=env_state,
-            episode_return=jnp.where(done, 0.0, ret),
-            episode_length=jnp.where(done, 0, length),
-            returned_episode_return=jnp.where(done, ret, state.returned_episode_return),
-            returned_episode_length=jnp.where(done, length, state.returned_episode_length),
-        )
-        info = {
-            **info,
-            "final_obs": obs,
-            "episode_return": new_state.returned_episode_return,
-            "episode_length": new_state.returned_episode_length,
-            "episode_done": done,
-        }
+        new_state, stats = update_episode_statistics(state, env_state, reward, done)
+        info = {**info, "final_obs": obs, **stats}
         return next_obs, new_state, reward, terminated, truncated, info
 
     def _draw_resets(self, key: jax.Array, done: jax.Array, params: Any) -> tuple[Any, Any]:

@@ -110,6 +110,31 @@ class EpisodeStatisticsState:
     returned_episode_length: jax.Array  # length of the last finished episode (0 before any)
 
 
+def update_episode_statistics(
+    state: EpisodeStatisticsState, env_state: Any, reward: jax.Array, done: jax.Array
+) -> tuple[EpisodeStatisticsState, dict[str, jax.Array]]:
+    """Folds one step into the statistics; works elementwise, for one env or a batch ``[B]``.
+
+    Returns the new state (holding ``env_state``) and the ``info`` entries ``episode_return``,
+    ``episode_length`` (of the last finished episode) and ``episode_done``.
+    """
+    ret = state.episode_return + reward.astype(jnp.float32)
+    length = state.episode_length + 1
+    new_state = EpisodeStatisticsState(
+        env_state=env_state,
+        episode_return=jnp.where(done, 0.0, ret),
+        episode_length=jnp.where(done, 0, length),
+        returned_episode_return=jnp.where(done, ret, state.returned_episode_return),
+        returned_episode_length=jnp.where(done, length, state.returned_episode_length),
+    )
+    info = {
+        "episode_return": new_state.returned_episode_return,
+        "episode_length": new_state.returned_episode_length,
+        "episode_done": done,
+    }
+    return new_state, info
+
+
 class EpisodeStatistics(Wrapper):
     """Tracks per-environment episode return and length; wrap it around :class:`AutoReset`.
 
@@ -127,23 +152,10 @@ class EpisodeStatistics(Wrapper):
         obs, env_state, reward, terminated, truncated, info = self._env.step(
             key, state.env_state, action, params
         )
-        done = terminated | truncated
-        ret = state.episode_return + reward.astype(jnp.float32)
-        length = state.episode_length + 1
-        new_state = EpisodeStatisticsState(
-            env_state=env_state,
-            episode_return=jnp.where(done, 0.0, ret),
-            episode_length=jnp.where(done, 0, length),
-            returned_episode_return=jnp.where(done, ret, state.returned_episode_return),
-            returned_episode_length=jnp.where(done, length, state.returned_episode_length),
+        new_state, stats = update_episode_statistics(
+            state, env_state, reward, terminated | truncated
         )
-        info = {
-            **info,
-            "episode_return": new_state.returned_episode_return,
-            "episode_length": new_state.returned_episode_length,
-            "episode_done": done,
-        }
-        return obs, new_state, reward, terminated, truncated, info
+        return obs, new_state, reward, terminated, truncated, {**info, **stats}
 
 
 @struct.dataclass

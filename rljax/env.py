@@ -60,6 +60,14 @@ class Environment(Generic[State, Params]):
     def validate_params(self, params: Params) -> None:
         """Raises ``ValueError`` naming the field if a concrete parameter is out of its meaning."""
 
+    def reward_shape(self, params: Params) -> tuple[int, ...]:
+        """Shape of one step's reward: ``()`` for one agent, ``(N,)`` for ``N`` agents or players.
+
+        Multi-agent environments put agents on the leading axis (``reward [N]``); two-player games
+        give one reward per player (``[2]``, indexed by player id).
+        """
+        return ()
+
     # --- public API ---------------------------------------------------------------------------
     def reset(self, key: jax.Array, params: Params | None = None) -> tuple[Any, State]:
         """Starts an episode. Returns ``(obs, state)``."""

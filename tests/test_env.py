@@ -206,7 +206,8 @@ def test_env_contract_under_jit(env_id):
     assert obs0_in
     assert actions.shape == (NUM_STEPS, *act_space.shape)
     assert obs.dtype == np.float32 and obs.shape == (NUM_STEPS, *obs_space.shape)
-    assert reward.dtype == np.float32 and reward.shape == (NUM_STEPS,)
+    reward_shape = (NUM_STEPS, *env.reward_shape(params))
+    assert reward.dtype == np.float32 and reward.shape == reward_shape
     assert terminated.dtype == np.bool_ and terminated.shape == (NUM_STEPS,)
     assert truncated.dtype == np.bool_ and truncated.shape == (NUM_STEPS,)
     assert np.isfinite(reward).all() and np.isfinite(obs).all()

@@ -2,13 +2,14 @@
 
 :func:`render_episode` takes the trajectory ``rljax eval`` records (host arrays) and writes
 ``<stem>.gif`` for environments with a renderer in :data:`RENDERERS` (CartPole, Pendulum,
-MountainCarContinuous, GridWorld, EnergyManagement) and ``<stem>.txt`` (step, observation, action,
-reward, return per line) for the others. Frames are drawn by updating a few artists on one Agg
-figure, at most ``max_frames`` of them (longer episodes are subsampled evenly).
+MountainCarContinuous, GridWorld, EnergyManagement, TreasureHunt, Tag) and ``<stem>.txt`` (step,
+observation, action, reward, return per line) for the others. Frames are drawn by updating a few
+artists on one Agg figure, at most ``max_frames`` of them (longer episodes are subsampled evenly).
 
 A renderer is a class ``R(fig, env, params, states, actions, returns)`` with ``draw(t)``;
 ``states`` is the episode's state pytree with a leading ``[L + 1]`` axis (the reset state, then the
-state after each step), ``actions [L, ...]`` and ``returns [L + 1]`` (return so far).
+state after each step), ``actions [L, ...]`` and ``returns [L + 1]`` (return so far; ``[L + 1, N]``
+for multi-agent environments, whose rewards are ``[N]``).
 """
 
 from __future__ import annotations
@@ -174,12 +175,101 @@ class EnergyManagementRenderer:
                 rect.set_height(float(v[h]) if h < done and h < len(v) else 0.0)
 
 
+class TreasureHuntRenderer:
+    """The notebook classic: the grid, agents as numbered discs, remaining treasures as stars and
+    ``treasures collected c/T`` under the grid."""
+
+    def __init__(self, fig, env, params, states, actions, returns):
+        self.states = states
+        size = int(env.size)
+        self.total = int(np.shape(states.collected)[-1])
+        self.ax = ax = _grid_axes(fig, size)
+        marker = max(5, 110 // size)
+        self.treasures = ax.scatter(
+            [], [], s=(1.3 * marker) ** 2, marker="*", color="gold", edgecolors="darkgoldenrod"
+        )
+        colors = [f"C{i % 10}" for i in range(int(env.num_agents))]
+        start = np.asarray(states.agent_pos[0])  # one offset per agent (and per color) from now on
+        self.agents = ax.scatter(
+            start[:, 1], start[:, 0], s=marker**2, c=colors, edgecolors="k", zorder=3
+        )
+        self.labels = [
+            ax.text(0, 0, str(i), ha="center", va="center", fontsize=max(5, marker // 2), zorder=4)
+            for i in range(int(env.num_agents))
+        ]
+        self.title = ax.text(0.5, -0.02, "", transform=ax.transAxes, ha="center", va="top")
+        self.artists = [self.treasures, self.agents, *self.labels, self.title]
+
+    def draw(self, t: int) -> None:
+        collected = np.asarray(self.states.collected[t], bool)
+        treasures = np.asarray(self.states.treasure_pos[t])[~collected]
+        self.treasures.set_offsets(treasures[:, ::-1].reshape(-1, 2))
+        agents = np.asarray(self.states.agent_pos[t])
+        self.agents.set_offsets(agents[:, ::-1])
+        for label, (row, col) in zip(self.labels, agents, strict=True):
+            label.set_position((col, row))
+        self.title.set_text(f"treasures collected {int(collected.sum())}/{self.total}")
+
+
+class TagRenderer:
+    """Chasers (red, numbered) and evaders (blue) on the grid, with their recent trails."""
+
+    def __init__(self, fig, env, params, states, actions, returns):
+        self.states = states
+        size = int(env.size)
+        self.team = np.asarray(env.team_of_agent)
+        self.ax = ax = _grid_axes(fig, size)
+        marker = max(5, 110 // size)
+        self.trails = [
+            ax.plot([], [], "-", color="C3" if team == 0 else "C0", alpha=0.35, linewidth=2)[0]
+            for team in self.team
+        ]
+        colors = ["C3" if team == 0 else "C0" for team in self.team]
+        start = np.asarray(states.pos[0])
+        self.agents = ax.scatter(
+            start[:, 1], start[:, 0], s=marker**2, c=colors, edgecolors="k", zorder=3
+        )
+        self.labels = [
+            ax.text(0, 0, str(i), ha="center", va="center", fontsize=max(5, marker // 2), zorder=4)
+            for i in range(len(self.team))
+        ]
+        self.title = ax.text(0.5, -0.02, "", transform=ax.transAxes, ha="center", va="top")
+        self.artists = [*self.trails, self.agents, *self.labels, self.title]
+
+    def draw(self, t: int) -> None:
+        pos = np.asarray(self.states.pos[max(0, t - 8) : t + 1])  # the last few steps
+        for i, trail in enumerate(self.trails):
+            trail.set_data(pos[:, i, 1], pos[:, i, 0])
+        self.agents.set_offsets(pos[-1][:, ::-1])
+        for label, (row, col) in zip(self.labels, pos[-1], strict=True):
+            label.set_position((col, row))
+        caught = bool(np.any(self.states.caught[t]))
+        chasers, evaders = int(np.sum(self.team == 0)), int(np.sum(self.team == 1))
+        status = "caught!" if caught else "running"
+        self.title.set_text(f"{chasers} chasers (red) vs {evaders} evaders (blue): {status}")
+
+
+def _grid_axes(fig, size: int):
+    """Square axes with one unit per cell, row 0 at the top, and grid lines between cells."""
+    ax = fig.add_subplot()
+    ax.set_xlim(-0.5, size - 0.5)
+    ax.set_ylim(size - 0.5, -0.5)
+    ax.set_aspect("equal")
+    ax.set_xticks(np.arange(-0.5, size, 1), minor=True)
+    ax.set_yticks(np.arange(-0.5, size, 1), minor=True)
+    ax.grid(which="minor", color="0.75", linewidth=1)
+    ax.tick_params(which="both", length=0, labelbottom=False, labelleft=False)
+    return ax
+
+
 RENDERERS: dict[str, type] = {
     "CartPole-v1": CartPoleRenderer,
     "Pendulum-v1": PendulumRenderer,
     "MountainCarContinuous-v0": MountainCarRenderer,
     "GridWorld-v0": GridWorldRenderer,
     "EnergyManagement-v0": EnergyManagementRenderer,
+    "TreasureHunt-v0": TreasureHuntRenderer,
+    "Tag-v0": TagRenderer,
 }
 
 
@@ -205,7 +295,8 @@ def episode_arrays(traj: dict[str, Any], length: int):
     obs = np.concatenate([np.asarray(traj["initial_obs"])[None], np.asarray(traj["obs"])[:length]])
     actions = np.asarray(traj["actions"])[:length]
     rewards = np.asarray(traj["rewards"], np.float64)[:length]
-    returns = np.concatenate([[0.0], np.cumsum(rewards)])
+    # Per-agent rewards [L, N] give per-agent returns [L + 1, N].
+    returns = np.concatenate([np.zeros((1, *rewards.shape[1:])), np.cumsum(rewards, axis=0)])
     return states, obs, actions, returns
 
 
@@ -249,11 +340,19 @@ def render_episode(
         for t in frame_indices(length, max_frames):
             canvas.restore_region(background)
             renderer.draw(int(t))
-            heading.set_text(f"step {t}/{length}   return {returns[t]:.2f}")
+            heading.set_text(f"step {t}/{length}   return {_format_return(returns[t])}")
             for artist in dynamic:
                 fig.draw_artist(artist)
             writer.grab_frame()
     return path
+
+
+def _format_return(ret: Any) -> str:
+    """One return, or per-agent returns (one number when they are all equal: a shared reward)."""
+    ret = np.asarray(ret, np.float64).ravel()
+    if ret.size == 1 or np.all(ret == ret[0]):
+        return f"{ret[0]:.2f}"
+    return "[" + ", ".join(f"{x:.2f}" for x in ret) + "]"
 
 
 @functools.cache

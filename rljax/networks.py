@@ -83,3 +83,55 @@ class Critic(nn.Module):
     @nn.compact
     def __call__(self, obs: jax.Array) -> jax.Array:
         return jnp.squeeze(MLP(self.hidden_sizes, 1, self.activation, head_scale=1.0)(obs), -1)
+
+
+class PolicyValueMLP(nn.Module):
+    """AlphaZero's network as an MLP: ``obs [B, ...] -> (logits [B, A], value [B] in [-1, 1])``.
+
+    The CPU default: on a 2-core machine a small conv net costs several times more per search than
+    a few wide dense layers, and the network's cost decides how many games self-play can afford.
+    """
+
+    num_actions: int
+    hidden_sizes: Sequence[int] = (256, 256, 256)
+
+    @nn.compact
+    def __call__(self, obs: jax.Array) -> tuple[jax.Array, jax.Array]:
+        x = obs.reshape(obs.shape[0], -1)
+        for size in self.hidden_sizes:
+            x = nn.relu(nn.Dense(size)(x))
+        logits = nn.Dense(self.num_actions)(x)
+        value = jnp.tanh(nn.Dense(1)(x))[:, 0]
+        return logits, value
+
+
+class ResidualBlock(nn.Module):
+    channels: int
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        y = nn.relu(nn.LayerNorm()(nn.Conv(self.channels, (3, 3))(x)))
+        y = nn.LayerNorm()(nn.Conv(self.channels, (3, 3))(y))
+        return nn.relu(x + y)
+
+
+class PolicyValueResNet(nn.Module):
+    """AlphaZero's residual conv tower (LayerNorm instead of BatchNorm: no running statistics).
+
+    ``obs [B, rows, cols, C] -> (logits [B, A], value [B] in [-1, 1])``. Meant for GPUs and TPUs.
+    """
+
+    num_actions: int
+    channels: int = 64
+    num_blocks: int = 4
+
+    @nn.compact
+    def __call__(self, obs: jax.Array) -> tuple[jax.Array, jax.Array]:
+        x = nn.relu(nn.LayerNorm()(nn.Conv(self.channels, (3, 3))(obs)))
+        for _ in range(self.num_blocks):
+            x = ResidualBlock(self.channels)(x)
+        policy = nn.relu(nn.Conv(2, (1, 1))(x)).reshape(x.shape[0], -1)
+        logits = nn.Dense(self.num_actions)(policy)
+        value = nn.relu(nn.Conv(1, (1, 1))(x)).reshape(x.shape[0], -1)
+        value = jnp.tanh(nn.Dense(1)(nn.relu(nn.Dense(self.channels)(value))))[:, 0]
+        return logits, value

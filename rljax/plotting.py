@@ -78,3 +78,41 @@ def plot_curve(
     path = Path(path)
     fig.savefig(path)
     return path
+
+
+def plot_scores(
+    rows: Sequence[dict[str, Any]], path: str | os.PathLike, title: str | None = None
+) -> Path:
+    """Score against each opponent over training time, with its 95 % interval as a band.
+
+    ``rows`` are evaluation rows (``opponent``, ``score``, ``ci_low``, ``ci_high``,
+    ``train_seconds``), e.g. the ``"eval"`` rows of an AlphaZero run's ``metrics.jsonl``.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6.4, 4.0), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    opponents = list(dict.fromkeys(row["opponent"] for row in rows))
+    for i, opponent in enumerate(opponents):
+        mine = sorted((r for r in rows if r["opponent"] == opponent), key=lambda r: r["iteration"])
+        minutes = np.array([r["train_seconds"] / 60.0 for r in mine])
+        score = np.array([r["score"] for r in mine])
+        low = np.array([r["ci_low"] for r in mine])
+        high = np.array([r["ci_high"] for r in mine])
+        color = f"C{i}"
+        ax.plot(minutes, score, marker="o", markersize=3, color=color, label=f"vs {opponent}")
+        ax.fill_between(minutes, low, high, color=color, alpha=0.15)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("training time (minutes)")
+    ax.set_ylabel("score (win 1, draw 1/2)")
+    ax.grid(alpha=0.3)
+    if opponents:
+        ax.legend(loc="lower right")
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path)
+    return path

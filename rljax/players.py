@@ -1,0 +1,112 @@
+"""Players for two-player games: trained agents and the classic baselines, one call signature.
+
+Every player is ``act(key, states) -> actions``: a batch of game states (leading axis ``[B]``)
+in, one legal move per game (int32 ``[B]``) out, pure and jittable. So an arena, a test or a
+person at the terminal can pit any two of them::
+
+    agent = rljax.players.load("runs/ConnectFour-v0-alphazero-...", num_simulations=64)
+    uct = rljax.players.make("uct", num_simulations=1000)
+    rljax.arena.match(env, agent, uct, key, num_games=200)
+
+Baselines (``make``): ``"random"`` (uniform over legal moves), ``"uct"`` (Monte Carlo tree search
+with random playouts; ``num_simulations``), ``"alphabeta"`` (depth-limited minimax with
+alpha-beta pruning and a window-count heuristic; ``depth``). :func:`parse` reads the short forms
+the command line uses: ``random``, ``uct:1000``, ``alphabeta:4`` or a run directory.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import jax
+
+Player = Callable[[jax.Array, Any], jax.Array]
+
+BASELINES = ("random", "uct", "alphabeta")
+_DEFAULT_ARGUMENT = {"uct": "num_simulations", "alphabeta": "depth"}
+
+
+def make(name: str, env_id: str = "ConnectFour-v0", **kwargs: Any) -> Player:
+    """A baseline player by name: ``make("uct", num_simulations=1000)``, ``make("random")``."""
+    from rljax import baselines
+    from rljax.env import make as make_env
+
+    if name not in BASELINES:
+        raise ValueError(f"unknown player {name!r}: allowed {', '.join(BASELINES)}")
+    env, _ = make_env(env_id)
+    if name == "random":
+        if kwargs:
+            raise ValueError(f"the random player takes no settings, got {sorted(kwargs)}")
+        return baselines.random_player(env)
+    if name == "uct":
+        return baselines.uct_player(env, **kwargs)
+    return baselines.alphabeta_player(env, **kwargs)
+
+
+def run_config(run_dir: str | Path) -> Any:
+    """The AlphaZero ``Config`` recorded in ``RUN_DIR/config.json``."""
+    from rljax.train import alphazero
+
+    path = Path(run_dir) / "config.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: not an rljax run directory")
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if data.get("algorithm") != "alphazero":
+        raise ValueError(f"{run_dir} is a {data.get('algorithm', 'ppo')!r} run, not alphazero")
+    return alphazero.Config.from_dict(data["config"])
+
+
+def load_params(run_dir: str | Path, which: str = "best_params") -> tuple[Any, Any]:
+    """``(config, params)`` of the newest checkpoint of an AlphaZero run (the best network)."""
+    from rljax import checkpoint
+    from rljax.train import alphazero
+
+    config = run_config(run_dir)
+    target = alphazero.checkpoint_target(config)
+    saved = checkpoint.restore(run_dir, target=target)
+    return config, getattr(saved["state"], which)
+
+
+def load(run_dir: str | Path, num_simulations: int = 64, gumbel_scale: float = 0.0) -> Player:
+    """The trained agent of an AlphaZero run directory: search with its best network.
+
+    ``gumbel_scale=0`` (default) plays deterministically, the usual choice in evaluation.
+    """
+    from rljax.train import alphazero
+
+    config, params = load_params(run_dir)
+    _, _, model = alphazero.setup(config)
+    return alphazero.make_search_player(model, params, num_simulations, gumbel_scale)
+
+
+def parse(spec: str, env_id: str, num_simulations: int = 64) -> tuple[str, Player]:
+    """A player from a command-line word: ``random``, ``uct:1000``, ``alphabeta:4`` or a run dir.
+
+    Returns ``(label, act)``. Agents search with ``num_simulations``.
+    """
+    name, _, argument = spec.partition(":")
+    if name in BASELINES:
+        kwargs: dict[str, Any] = {}
+        if argument:
+            if name not in _DEFAULT_ARGUMENT:
+                raise ValueError(f"player {spec!r}: {name} takes no ':' setting")
+            try:
+                kwargs[_DEFAULT_ARGUMENT[name]] = int(argument)
+            except ValueError:
+                raise ValueError(
+                    f"player {spec!r}: {argument!r} is not an integer ({_DEFAULT_ARGUMENT[name]})"
+                ) from None
+        return spec, make(name, env_id, **kwargs)
+    path = Path(spec)
+    if path.is_dir():
+        config = run_config(path)
+        if config.env_id != env_id:
+            raise ValueError(f"{spec} was trained on {config.env_id}, not {env_id}")
+        return path.name, load(path, num_simulations)
+    raise ValueError(
+        f"unknown player {spec!r}: use random, uct[:SIMULATIONS], alphabeta[:DEPTH] "
+        "or an AlphaZero run directory"
+    )

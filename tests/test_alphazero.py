@@ -1,0 +1,181 @@
+"""AlphaZero: config checks, replay, symmetry, self-play targets, and perfect Tic-Tac-Toe."""
+
+import dataclasses
+import re
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import rljax
+from rljax.perfect_play import check_never_loses
+from rljax.train import alphazero as az
+
+# --- config ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("env_id", "CartPole-v1", "two-player board game"),
+        ("network", "transformer", "mlp, resnet"),
+        ("gate_games", 3, "even integer"),
+        ("num_simulations", 0, ">= 1"),
+        ("replay_size", 100, "selfplay_games * max plies"),
+        ("gate_threshold", 1.5, "[0, 1]"),
+        ("lr", -1.0, "> 0"),
+    ],
+)
+def test_config_rejects_bad_values_naming_the_field(field, value, message):
+    with pytest.raises(ValueError, match=re.escape(message)) as error:
+        az.Config(**{field: value})
+    assert f"Config.{field}={value!r}" in str(error.value)
+
+
+def test_config_round_trips_through_a_dict():
+    config = az.Config(env_id="TicTacToe-v0", hidden_sizes=[32, 32], selfplay_games=8)
+    assert az.Config.from_dict(config.to_dict()) == config
+    with pytest.raises(ValueError, match="unknown AlphaZero config fields"):
+        az.Config.from_dict({**config.to_dict(), "bogus": 1})
+
+
+# --- replay and symmetry -----------------------------------------------------------------------
+
+
+def _replay(size: int, rows: int = 3, cols: int = 3, actions: int = 9) -> az.Replay:
+    return az.Replay(
+        obs=jnp.zeros((size, rows, cols, 2)),
+        policy=jnp.zeros((size, actions)),
+        value=jnp.zeros(size),
+        valid=jnp.zeros(size, bool),
+        pointer=jnp.int32(0),
+    )
+
+
+def test_replay_compacts_valid_positions_and_wraps_around():
+    replay = _replay(5)
+    n = 4
+    value = jnp.arange(1.0, n + 1)  # 1, 2, 3, 4
+    valid = jnp.array([True, False, True, True])
+    positions = (jnp.zeros((n, 3, 3, 2)), jnp.zeros((n, 9)), value, valid)
+    replay = az.add_to_replay(replay, positions)
+    # The three valid rows come first, in order; the pointer moves past them only.
+    np.testing.assert_array_equal(replay.value[:3], [1.0, 3.0, 4.0])
+    np.testing.assert_array_equal(replay.valid[:3], [True, True, True])
+    assert int(replay.pointer) == 3
+    replay = az.add_to_replay(replay, (positions[0], positions[1], value + 10, valid))
+    # Rows 3, 4 and then 0 (wrapped) hold the new valid positions; row 1 (padding) is invalid.
+    np.testing.assert_array_equal(np.asarray(replay.value)[[3, 4, 0]], [11.0, 13.0, 14.0])
+    assert int(replay.pointer) == 1
+    assert not bool(replay.valid[1]) and bool(replay.valid[2])
+
+
+def test_mirror_reflects_columns_of_both_games():
+    c4, _ = rljax.make("ConnectFour-v0")
+    ttt, _ = rljax.make("TicTacToe-v0")
+    np.testing.assert_array_equal(az.mirror_policy(c4, jnp.arange(7.0)), jnp.arange(7.0)[::-1])
+    np.testing.assert_array_equal(
+        az.mirror_policy(ttt, jnp.arange(9.0)), [2, 1, 0, 5, 4, 3, 8, 7, 6]
+    )
+
+
+# --- self-play ---------------------------------------------------------------------------------
+
+TINY = az.Config(
+    env_id="TicTacToe-v0",
+    hidden_sizes=(16,),
+    selfplay_games=16,
+    num_simulations=4,
+    replay_size=16 * 9,
+    batch_size=16,
+    train_steps=2,
+    gate_every=2,
+    gate_games=4,
+    gate_simulations=2,
+    num_iterations=2,
+)
+
+
+def test_selfplay_targets_are_game_outcomes_from_the_movers_view():
+    env, network, model = az.setup(TINY)
+    state = az.make_init(TINY)(jax.random.key(0))
+    positions, stats = jax.jit(az.make_selfplay(TINY, model, env))(
+        state.best_params, jax.random.key(1)
+    )
+    obs, policy, value, valid = (np.asarray(x).reshape(9, 16, *x.shape[1:]) for x in positions)
+    lengths = valid.sum(0)
+    assert (lengths >= 5).all() and (lengths <= 9).all()  # a game needs 5 to 9 moves
+    for b in range(16):
+        v = value[: lengths[b], b]
+        assert set(np.unique(v)) <= {-1.0, 0.0, 1.0}
+        np.testing.assert_array_equal(v[1:], -v[:-1])  # zero-sum, movers alternate
+        # Policy targets are distributions over the legal moves of that position.
+        p = policy[: lengths[b], b]
+        np.testing.assert_allclose(p.sum(-1), 1.0, atol=1e-5)
+        occupied = obs[: lengths[b], b].sum(-1).reshape(-1, 9) > 0
+        assert (p[occupied] == 0).all()
+    assert float(stats["game_length"]) == pytest.approx(lengths.mean())
+
+
+def test_iterations_run_and_report_finite_losses():
+    state = az.make_init(TINY)(jax.random.key(0))
+    state, metrics = jax.jit(az.make_iterations(TINY, 2))(state)
+    assert int(state.iteration) == 2
+    assert np.isfinite(np.asarray(metrics["policy_loss"])).all()
+    gate = np.asarray(metrics["gate_score"])
+    assert np.isnan(gate[0]) and 0.0 <= gate[1] <= 1.0  # the gate runs every 2nd iteration
+
+
+# --- learning: perfect Tic-Tac-Toe -------------------------------------------------------------
+
+TICTACTOE = az.Config(
+    env_id="TicTacToe-v0",
+    hidden_sizes=(128, 128),
+    selfplay_games=256,
+    num_simulations=32,
+    replay_size=50_000,
+    batch_size=256,
+    train_steps=64,
+    gate_every=5,
+    gate_games=64,
+    gate_simulations=16,
+    num_iterations=40,
+)
+
+
+@pytest.fixture(scope="module")
+def tictactoe_agent():
+    result = jax.jit(az.make_train(TICTACTOE))(jax.random.key(0))
+    env, _, model = az.setup(TICTACTOE)
+    return env, model, result
+
+
+def test_tictactoe_agent_never_loses_against_any_line_of_play(tictactoe_agent):
+    env, model, result = tictactoe_agent
+    assert int(np.asarray(result.metrics["best_replaced"]).sum()) >= 1
+    act = az.make_search_player(model, result.params, num_simulations=64)
+    report = check_never_loses(env, act)
+    assert report.games > 100  # every opponent reply was explored
+    assert report.never_loses, f"lost lines (side, moves): {report.losses[:5]}"
+
+
+def test_perfect_play_check_catches_a_player_that_can_lose():
+    env, _ = rljax.make("TicTacToe-v0")
+
+    def first_legal(key, states):  # takes the lowest free cell: easy to beat
+        return jnp.argmax(states.legal_action_mask, axis=-1).astype(jnp.int32)
+
+    report = check_never_loses(env, first_legal)
+    assert not report.never_loses
+    side, moves = report.losses[0]
+    state = env.init()
+    for move in moves:
+        state, illegal = env.play(state, jnp.int32(move))
+        assert not bool(illegal)
+    assert bool(state.terminated) and float(state.rewards[side]) == -1.0
+
+
+def test_config_is_a_frozen_dataclass():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        TICTACTOE.lr = 1.0  # type: ignore[misc]

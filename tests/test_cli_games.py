@@ -1,0 +1,156 @@
+"""``rljax train alphazero``, ``rljax arena`` and ``rljax play`` end to end, in temp dirs."""
+
+import argparse
+import json
+import shutil
+
+import jax
+import numpy as np
+import pytest
+
+from rljax import checkpoint, cli, cli_games, players
+from rljax.metrics import read_jsonl
+from rljax.train import alphazero as az
+
+TINY_FLAGS = [
+    "--env", "TicTacToe-v0",
+    "--hidden-sizes", "16",
+    "--selfplay-games", "8",
+    "--num-simulations", "4",
+    "--replay-size", "200",
+    "--batch-size", "16",
+    "--train-steps", "2",
+    "--gate-every", "2",
+    "--gate-games", "4",
+    "--gate-simulations", "2",
+    "--num-iterations", "4",
+    "--chunk-iterations", "2",
+    "--checkpoint-every", "2",
+    "--eval-every", "2",
+    "--eval-games", "4",
+    "--eval-opponents", "random",
+    "--eval-simulations", "4",
+    "--no-progress",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("az") / "run"
+    assert cli.main(["train", "alphazero", *TINY_FLAGS, "--run-dir", str(run_dir)]) == 0
+    return run_dir
+
+
+def test_train_writes_the_run_directory(tiny_run):
+    config = json.loads((tiny_run / "config.json").read_text())
+    assert config["algorithm"] == "alphazero"
+    assert config["config"]["env_id"] == "TicTacToe-v0"
+    rows = read_jsonl(tiny_run / "metrics.jsonl")
+    train = [r for r in rows if r["kind"] == "train"]
+    evals = [r for r in rows if r["kind"] == "eval"]
+    assert [r["iteration"] for r in train] == [1, 2, 3, 4]
+    assert all(np.isfinite(r["policy_loss"]) for r in train)
+    assert [r["iteration"] for r in evals] == [2, 4]
+    assert all(r["wins"] + r["draws"] + r["losses"] == 4 for r in evals)
+    assert all(0.0 <= r["ci_low"] <= r["score"] <= r["ci_high"] + 1e-9 <= 1.0 + 1e-9 for r in evals)
+    assert (tiny_run / "scores.png").stat().st_size > 0
+    assert checkpoint.updates(tiny_run) == [2, 4]
+
+
+def test_resume_after_a_lost_checkpoint_ends_bitwise_the_same(tiny_run, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_run, copy)
+    shutil.rmtree(copy / "checkpoints" / "4")  # as if killed before the last checkpoint
+    assert cli.main(["train", "alphazero", "--resume", str(copy), "--no-progress"]) == 0
+    config, original = players.load_params(tiny_run)
+    _, resumed = players.load_params(copy)
+    jax.tree.map(np.testing.assert_array_equal, original, resumed)
+    rows = [r["iteration"] for r in read_jsonl(copy / "metrics.jsonl") if r["kind"] == "train"]
+    assert rows == [1, 2, 3, 4]  # no duplicated rows after the resume
+
+
+def test_restore_gives_the_state_to_library_users(tiny_run):
+    saved = checkpoint.restore(tiny_run, target=az.checkpoint_target(players.run_config(tiny_run)))
+    assert int(saved["iteration"]) == 4
+    assert int(saved["state"].iteration) == 4
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--gate-games", "3"], "Config.gate_games=3"),
+        (["--eval-opponents", "minimax"], "unknown baseline 'minimax'"),
+        (["--env", "CartPole-v1"], "two-player board game"),
+        (["--minutes", "0"], "--minutes=0.0 must be > 0"),
+    ],
+)
+def test_bad_flags_fail_before_compiling(flags, message, tmp_path, capsys):
+    code = cli.main(["train", "alphazero", *TINY_FLAGS, *flags, "--run-dir", str(tmp_path / "r")])
+    assert code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_arena_between_a_run_and_a_baseline_prints_json(tiny_run, capsys):
+    code = cli.main(
+        [
+            "arena", str(tiny_run), "random", "--env", "TicTacToe-v0",
+            "--games", "4", "--simulations", "4", "--json",
+        ]
+    )  # fmt: skip
+    assert code == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["wins"] + result["draws"] + result["losses"] == 4
+    assert result["b"] == "random"
+
+
+def test_arena_rejects_an_odd_number_of_games(capsys):
+    assert cli.main(["arena", "random", "random", "--games", "3"]) == 2
+    assert "--games=3" in capsys.readouterr().err
+
+
+def _play(script, opponent="random", second=False, env="TicTacToe-v0"):
+    answers = iter(script)
+    printed = []
+    args = argparse.Namespace(
+        env=env,
+        opponent=opponent,
+        human_first=not second,
+        simulations=4,
+        seed=0,
+        no_color=True,
+    )
+    code = cli_games.play(args, input_fn=lambda prompt: next(answers), print_fn=printed.append)
+    return code, "\n".join(printed)
+
+
+def test_play_re_asks_bad_moves_with_the_reason_and_finishes_the_game():
+    # Bad inputs first, then every cell in order: whatever random does, some move is legal.
+    script = ["x", "12", "0", "0", *[str(a) for a in range(1, 9)] * 2]
+    code, text = _play(script)
+    assert code == 0
+    assert "'x' is not a number" in text
+    assert "12 is off the board" in text
+    assert "0 is taken" in text
+    assert any(end in text for end in ("You win!", "You lose.", "Draw."))
+
+
+def test_play_quits_cleanly_on_q_and_end_of_input():
+    code, text = _play(["q"])
+    assert code == 0 and text.endswith("bye")
+
+    def eof(prompt):
+        raise EOFError
+
+    args = argparse.Namespace(
+        env="ConnectFour-v0", opponent="random", human_first=True, simulations=4, seed=0,
+        no_color=True,
+    )  # fmt: skip
+    assert cli_games.play(args, input_fn=eof, print_fn=lambda *a: None) == 0
+
+
+def test_play_rejects_an_unknown_game_or_opponent(capsys):
+    code, _ = _play([], env="Chess-v0")
+    assert code == 2
+    code, _ = _play([], opponent="nobody")
+    assert code == 2
+    assert "unknown player 'nobody'" in capsys.readouterr().err

@@ -1,0 +1,445 @@
+"""AlphaZero-style self-play with Gumbel MuZero search (mctx), compiled end to end.
+
+One iteration, as one XLA program:
+
+1. **Self-play.** ``selfplay_games`` games are played in lockstep from the opening by the current
+   *best* network (AlphaGo Zero's data generator), each move chosen by
+   ``mctx.gumbel_muzero_policy`` with the game itself as the model (:mod:`rljax.search`). The loop
+   stops as soon as every game has ended. Each position keeps the search's ``action_weights``
+   (policy target) and, once its game is over, the final outcome from the mover's view (value
+   target). Whole games are played inside one iteration, so every stored position has its true
+   outcome and nothing is cut off at a window's edge.
+2. **Replay.** Positions go into a ring buffer of the most recent ``replay_size``; finished-game
+   slots are compacted first so no space is spent on padding.
+3. **Learning.** ``train_steps`` Adam(W) steps on uniform minibatches from the replay: softmax cross
+   entropy to the search policy plus squared error to the outcome. With ``mirror`` each sample is
+   reflected left-right with probability 1/2 (both games are symmetric under it), which doubles
+   the data for free.
+4. **Gate** (every ``gate_every`` iterations): the trained *candidate* plays the *best* network,
+   both searching with ``gate_simulations``, half the games with each colour; the candidate
+   replaces the best only if it scores at least ``gate_threshold`` (AlphaGo Zero's 55 %).
+
+``train = jax.jit(alphazero.make_train(config)); result = train(key)`` runs a whole training run;
+``make_init`` and ``make_iterations(config, n)`` give the same run in chunks (bitwise the same) for
+the CLI, which adds progress, checkpoints and evaluation against the baselines between chunks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+
+from rljax.env import make, registered_ids
+from rljax.networks import PolicyValueMLP, PolicyValueResNet
+from rljax.search import GameModel
+
+NETWORKS = ("mlp", "resnet")
+GAME_IDS = ("TicTacToe-v0", "ConnectFour-v0")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """AlphaZero settings. Defaults are sized for a 2-core CPU and Connect Four."""
+
+    env_id: str = "ConnectFour-v0"
+    network: str = "mlp"  # "mlp" (CPU) or "resnet" (GPU/TPU)
+    hidden_sizes: tuple[int, ...] = (256, 256, 256)  # mlp
+    channels: int = 64  # resnet
+    num_blocks: int = 4  # resnet
+    selfplay_games: int = 256  # games played in parallel in one iteration
+    num_simulations: int = 16  # per self-play move
+    max_num_considered_actions: int = 16
+    gumbel_scale: float = 1.0  # root Gumbel noise in self-play (exploration)
+    replay_size: int = 100_000  # positions kept
+    batch_size: int = 512
+    train_steps: int = 64  # gradient steps per iteration
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    max_grad_norm: float = 1.0
+    mirror: bool = True  # left-right reflection of sampled positions
+    num_iterations: int = 100
+    gate_every: int = 5  # iterations between arena gates
+    gate_games: int = 64  # games per gate, half with each colour
+    gate_simulations: int = 32
+    gate_threshold: float = 0.55  # score the candidate needs to replace the best
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "hidden_sizes", tuple(int(h) for h in self.hidden_sizes))
+        self._validate()
+
+    def _validate(self) -> None:
+        def fail(field: str, allowed: str) -> None:
+            raise ValueError(f"Config.{field}={getattr(self, field)!r} is invalid: {allowed}")
+
+        if self.env_id not in GAME_IDS:
+            games = [g for g in GAME_IDS if g in registered_ids()]
+            fail("env_id", f"must be a two-player board game: one of {', '.join(games)}")
+        if self.network not in NETWORKS:
+            fail("network", f"must be one of {', '.join(NETWORKS)}")
+        positive = (
+            "channels",
+            "num_blocks",
+            "selfplay_games",
+            "num_simulations",
+            "max_num_considered_actions",
+            "batch_size",
+            "train_steps",
+            "num_iterations",
+            "gate_every",
+            "gate_simulations",
+        )
+        for field in positive:
+            value = getattr(self, field)
+            if not isinstance(value, int) or value < 1:
+                fail(field, "must be an integer >= 1")
+        if not isinstance(self.gate_games, int) or self.gate_games < 2 or self.gate_games % 2:
+            fail("gate_games", "must be an even integer >= 2 (half the games with each colour)")
+        if not self.hidden_sizes or any(h < 1 for h in self.hidden_sizes):
+            fail("hidden_sizes", "must be a non-empty sequence of sizes >= 1")
+        if self.replay_size < self.positions_per_iteration:
+            fail(
+                "replay_size",
+                f"must hold one iteration: >= selfplay_games * max plies = "
+                f"{self.positions_per_iteration}",
+            )
+        if not self.lr > 0:
+            fail("lr", "must be > 0")
+        for field in ("weight_decay", "gumbel_scale"):
+            if not getattr(self, field) >= 0:
+                fail(field, "must be >= 0")
+        if not self.max_grad_norm > 0:
+            fail("max_grad_norm", "must be > 0")
+        if not 0.0 <= self.gate_threshold <= 1.0:
+            fail("gate_threshold", "must be in [0, 1]")
+
+    @property
+    def max_plies(self) -> int:
+        env, _ = make(self.env_id)
+        return env.rows * env.cols
+
+    @property
+    def positions_per_iteration(self) -> int:
+        return self.selfplay_games * self.max_plies
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["hidden_sizes"] = list(self.hidden_sizes)
+        return out
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> Config:
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - names)
+        if unknown:
+            raise ValueError(f"unknown AlphaZero config fields {unknown}; allowed: {sorted(names)}")
+        return cls(**values)
+
+
+@struct.dataclass
+class Replay:
+    obs: jax.Array  # float32 [R, rows, cols, 2]
+    policy: jax.Array  # float32 [R, A]: search action weights
+    value: jax.Array  # float32 [R]: final outcome from the mover's view
+    valid: jax.Array  # bool [R]: slot holds a position
+    pointer: jax.Array  # int32 []: next slot to write
+
+
+@struct.dataclass
+class AZState:
+    params: Any  # the candidate, trained every iteration
+    best_params: Any  # plays self-play; replaced when the candidate wins the gate
+    opt_state: Any
+    replay: Replay
+    key: jax.Array
+    iteration: jax.Array  # int32 []: iterations done
+
+
+class TrainResult(NamedTuple):
+    params: Any  # the best network at the end
+    metrics: dict[str, jax.Array]  # [num_iterations] each
+    state: AZState
+
+
+class Setup(NamedTuple):
+    env: Any
+    network: Any
+    model: GameModel
+
+
+def make_network(config: Config, num_actions: int) -> Any:
+    if config.network == "mlp":
+        return PolicyValueMLP(num_actions, config.hidden_sizes)
+    return PolicyValueResNet(num_actions, config.channels, config.num_blocks)
+
+
+def setup(config: Config) -> Setup:
+    env, _ = make(config.env_id)
+    network = make_network(config, env.num_actions)
+    return Setup(env, network, GameModel.for_env(env, network.apply))
+
+
+def _optimizer(config: Config) -> optax.GradientTransformation:
+    return optax.chain(
+        optax.clip_by_global_norm(config.max_grad_norm),
+        optax.adamw(config.lr, weight_decay=config.weight_decay),
+    )
+
+
+def batched_init(env: Any, batch: int) -> Any:
+    """``batch`` fresh games (every leaf with a leading ``[batch]`` axis)."""
+    return jax.tree.map(lambda x: jnp.broadcast_to(x, (batch, *x.shape)), env.init())
+
+
+def make_init(config: Config) -> Callable[[jax.Array], AZState]:
+    env, network, _ = setup(config)
+    rows, cols, actions = env.rows, env.cols, env.num_actions
+
+    def init(key: jax.Array) -> AZState:
+        key, key_params = jax.random.split(key)
+        params = network.init(key_params, jnp.zeros((1, rows, cols, 2), jnp.float32))
+        R = config.replay_size
+        replay = Replay(
+            obs=jnp.zeros((R, rows, cols, 2), jnp.float32),
+            policy=jnp.zeros((R, actions), jnp.float32),
+            value=jnp.zeros((R,), jnp.float32),
+            valid=jnp.zeros((R,), bool),
+            pointer=jnp.int32(0),
+        )
+        return AZState(
+            params=params,
+            best_params=params,
+            opt_state=_optimizer(config).init(params),
+            replay=replay,
+            key=key,
+            iteration=jnp.int32(0),
+        )
+
+    return init
+
+
+def mirror_policy(env: Any, policy: jax.Array) -> jax.Array:
+    """Reflects action-indexed arrays ``[..., A]`` left-right (columns, or cells row by row)."""
+    if env.num_actions == env.cols:
+        return jnp.flip(policy, -1)
+    shape = policy.shape[:-1]
+    return jnp.flip(policy.reshape(*shape, env.rows, env.cols), -1).reshape(*shape, -1)
+
+
+def make_selfplay(config: Config, model: GameModel, env: Any):
+    """``selfplay(params, key) -> (positions, stats)``: ``selfplay_games`` whole games.
+
+    ``positions`` holds ``obs [T * B, rows, cols, 2]``, ``policy [T * B, A]``, ``value [T * B]`` and
+    ``valid [T * B]`` with ``T`` the most plies a game can take.
+    """
+    B, T = config.selfplay_games, config.max_plies
+
+    def selfplay(params: Any, key: jax.Array):
+        states = batched_init(env, B)
+        obs = jnp.zeros((T, B, env.rows, env.cols, 2), jnp.float32)
+        policy = jnp.zeros((T, B, env.num_actions), jnp.float32)
+        mover = jnp.zeros((T, B), jnp.int32)
+        valid = jnp.zeros((T, B), bool)
+        returns = jnp.zeros((B, 2), jnp.float32)
+
+        def cond(carry):
+            t, states = carry[0], carry[1]
+            return (t < T) & ~jnp.all(states.terminated)
+
+        def body(carry):
+            t, states, obs, policy, mover, valid, returns = carry
+            out = model.search(
+                params,
+                jax.random.fold_in(key, t),
+                states,
+                config.num_simulations,
+                config.max_num_considered_actions,
+                config.gumbel_scale,
+            )
+            obs = obs.at[t].set(model.observe(states))
+            policy = policy.at[t].set(out.action_weights)
+            mover = mover.at[t].set(states.current_player)
+            valid = valid.at[t].set(~states.terminated)
+            states = model.step(states, out.action)
+            return t + 1, states, obs, policy, mover, valid, returns + states.rewards
+
+        carry = (jnp.int32(0), states, obs, policy, mover, valid, returns)
+        plies, states, obs, policy, mover, valid, returns = jax.lax.while_loop(cond, body, carry)
+        value = jnp.take_along_axis(returns, mover.T, axis=1).T  # [T, B], mover's outcome
+        lengths = valid.sum(0)
+        stats = {
+            "game_length": lengths.mean(),
+            "first_player_score": (returns[:, 0].mean() + 1.0) / 2.0,
+            "draw_rate": (returns[:, 0] == 0).mean(),
+            "selfplay_plies": plies,
+        }
+        flat = lambda x: x.reshape(T * B, *x.shape[2:])  # noqa: E731
+        return (flat(obs), flat(policy), flat(value), flat(valid)), stats
+
+    return selfplay
+
+
+def add_to_replay(replay: Replay, positions: tuple[jax.Array, ...]) -> Replay:
+    """Writes the valid positions at the ring pointer (compacted first) and advances it."""
+    obs, policy, value, valid = positions
+    order = jnp.argsort(~valid, stable=True)  # valid rows first, in play order
+    n = valid.sum(dtype=jnp.int32)
+    size = replay.valid.shape[0]
+    slots = (replay.pointer + jnp.arange(valid.shape[0], dtype=jnp.int32)) % size
+    # Padding rows are written too (as invalid) and are overwritten by the next write.
+    return Replay(
+        obs=replay.obs.at[slots].set(obs[order]),
+        policy=replay.policy.at[slots].set(policy[order]),
+        value=replay.value.at[slots].set(value[order]),
+        valid=replay.valid.at[slots].set(valid[order]),
+        pointer=(replay.pointer + n) % size,
+    )
+
+
+def az_loss(network: Any, params: Any, obs, policy, value, weight):
+    """Cross entropy to the search policy + squared error to the outcome, ``weight``-averaged."""
+    logits, predicted = network.apply(params, obs)
+    policy_loss = optax.softmax_cross_entropy(logits, policy)
+    value_loss = jnp.square(predicted - value)
+    norm = jnp.maximum(weight.sum(), 1.0)
+    policy_loss = (policy_loss * weight).sum() / norm
+    value_loss = (value_loss * weight).sum() / norm
+    return policy_loss + value_loss, (policy_loss, value_loss)
+
+
+def make_learn(config: Config, network: Any, env: Any):
+    optimizer = _optimizer(config)
+    grad_fn = jax.grad(lambda p, *batch: az_loss(network, p, *batch), has_aux=True)
+
+    def learn(params, opt_state, replay: Replay, key: jax.Array):
+        def step(carry, key):
+            params, opt_state = carry
+            key_idx, key_flip = jax.random.split(key)
+            idx = jax.random.randint(key_idx, (config.batch_size,), 0, replay.valid.shape[0])
+            obs, policy = replay.obs[idx], replay.policy[idx]
+            if config.mirror:
+                flip = jax.random.bernoulli(key_flip, 0.5, (config.batch_size,))
+                obs = jnp.where(flip[:, None, None, None], jnp.flip(obs, 2), obs)
+                policy = jnp.where(flip[:, None], mirror_policy(env, policy), policy)
+            weight = replay.valid[idx].astype(jnp.float32)
+            grads, (policy_loss, value_loss) = grad_fn(
+                params, obs, policy, replay.value[idx], weight
+            )
+            updates, opt_state = optimizer.update(grads, opt_state, params)
+            params = optax.apply_updates(params, updates)
+            return (params, opt_state), (policy_loss, value_loss)
+
+        keys = jax.random.split(key, config.train_steps)
+        (params, opt_state), (policy_loss, value_loss) = jax.lax.scan(
+            step, (params, opt_state), keys
+        )
+        return (
+            params,
+            opt_state,
+            {"policy_loss": policy_loss.mean(), "value_loss": value_loss.mean()},
+        )
+
+    return learn
+
+
+def make_search_player(
+    model: GameModel, params: Any, num_simulations: int, gumbel_scale: float = 0.0
+) -> Callable[[jax.Array, Any], jax.Array]:
+    """``act(key, states [B]) -> actions int32 [B]`` by Gumbel MuZero search with ``params``.
+
+    ``gumbel_scale=0`` makes the search deterministic (the usual choice at evaluation in
+    perfect-information games); the gate keeps noise so its games differ.
+    """
+
+    def act(key: jax.Array, states: Any) -> jax.Array:
+        out = model.search(params, key, states, num_simulations, gumbel_scale=gumbel_scale)
+        return out.action.astype(jnp.int32)
+
+    return act
+
+
+def make_gate(config: Config, model: GameModel, env: Any):
+    """``gate(candidate, best, key) -> score`` of the candidate in ``[0, 1]`` over both colours."""
+    from rljax.arena import play_games
+
+    half = config.gate_games // 2
+
+    def gate(candidate: Any, best: Any, key: jax.Array) -> jax.Array:
+        key_a, key_b = jax.random.split(key)
+        cand = make_search_player(model, candidate, config.gate_simulations, gumbel_scale=1.0)
+        incumbent = make_search_player(model, best, config.gate_simulations, gumbel_scale=1.0)
+        as_first = play_games(env, cand, incumbent, key_a, half)  # +1: first player won
+        as_second = -play_games(env, incumbent, cand, key_b, half)
+        outcomes = jnp.concatenate([as_first, as_second]).astype(jnp.float32)
+        return (outcomes.mean() + 1.0) / 2.0
+
+    return gate
+
+
+def make_iterations(config: Config, num_iterations: int) -> Callable[[AZState], tuple[Any, dict]]:
+    """``run(state) -> (state, metrics)``: ``num_iterations`` iterations; metrics ``[n]`` each."""
+    env, network, model = setup(config)
+    selfplay = make_selfplay(config, model, env)
+    learn = make_learn(config, network, env)
+    gate = make_gate(config, model, env)
+
+    def iteration(state: AZState, _):
+        key, key_play, key_learn, key_gate = jax.random.split(state.key, 4)
+        positions, stats = selfplay(state.best_params, key_play)
+        replay = add_to_replay(state.replay, positions)
+        params, opt_state, losses = learn(state.params, state.opt_state, replay, key_learn)
+        due = (state.iteration + 1) % config.gate_every == 0
+        score = jax.lax.cond(
+            due, lambda: gate(params, state.best_params, key_gate), lambda: jnp.float32(jnp.nan)
+        )
+        promote = due & (score >= config.gate_threshold)
+        best = jax.tree.map(lambda c, b: jnp.where(promote, c, b), params, state.best_params)
+        state = AZState(
+            params=params,
+            best_params=best,
+            opt_state=opt_state,
+            replay=replay,
+            key=key,
+            iteration=state.iteration + 1,
+        )
+        metrics = {
+            **stats,
+            **losses,
+            "gate_score": score,
+            "best_replaced": promote,
+            "replay_positions": replay.valid.sum(),
+        }
+        return state, metrics
+
+    def run(state: AZState):
+        return jax.lax.scan(iteration, state, None, length=num_iterations)
+
+    return run
+
+
+def make_train(config: Config) -> Callable[[jax.Array], TrainResult]:
+    """``train(key) -> TrainResult``: a whole run (``num_iterations``), ready for ``jit``."""
+    init = make_init(config)
+    run = make_iterations(config, config.num_iterations)
+
+    def train(key: jax.Array) -> TrainResult:
+        state, metrics = run(init(key))
+        return TrainResult(state.best_params, metrics, state)
+
+    return train
+
+
+def checkpoint_target(config: Config) -> dict[str, Any]:
+    """The structure of a run's checkpoint (shapes only), for ``rljax.checkpoint.restore``.
+
+    A checkpoint holds ``{"state": AZState, "iteration": int, "train_seconds": float}``.
+    """
+    import numpy as np
+
+    state = jax.eval_shape(make_init(config), jax.random.key(0))
+    return {"state": state, "iteration": np.int32(0), "train_seconds": np.float32(0)}

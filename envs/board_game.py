@@ -19,7 +19,10 @@ Illegal moves are never a silent pass. By default (``illegal_action="lose"``) a 
 (pgx's rule), and ``info["illegal_action"]`` is ``True`` for that step. With
 ``illegal_action="error"`` the step instead raises through :mod:`jax.experimental.checkify`: run
 ``checkify.checkify(env.step)`` (under ``jit`` if you like) and ``err.throw()`` reports the
-offending move. Stepping a terminated game returns it unchanged with zero rewards.
+offending move. Stepping a terminated game returns it unchanged with zero rewards. (After an
+illegal move the stones stay as they were and ``current_player`` stays the mover; pgx instead
+writes the stone onto its board and passes the turn. Both states are terminal, with the same mask
+and rewards.)
 
 The position is kept as bitboards: ``state.stones`` (int32 ``[2, rows]``) has bit ``c`` of
 ``stones[p, r]`` set when player ``p`` has a stone on row ``r`` (row 0 is the top), column ``c``.
@@ -116,6 +119,14 @@ class BoardGame(Environment[BoardGameState, BoardGameParams]):
         """bool ``[A]``: the legal moves given all stones (ignoring whether the game is over)."""
         raise NotImplementedError
 
+    def closed_actions(self, played: jax.Array, row: jax.Array) -> jax.Array:
+        """bool ``[A]``: the moves that become illegal when a stone lands on ``row``.
+
+        ``played`` (bool ``[A]``) is the one-hot of the move just played. Updating the mask from
+        this is much cheaper under ``vmap`` on a CPU than recomputing :meth:`legal_actions`.
+        """
+        raise NotImplementedError
+
     # --- contract ---------------------------------------------------------------------------
     @property
     def default_params(self) -> BoardGameParams:
@@ -148,10 +159,14 @@ class BoardGame(Environment[BoardGameState, BoardGameParams]):
 
     def observe(self, state: BoardGameState) -> jax.Array:
         """float32 ``[rows, cols, 2]``: the mover's stones, then the opponent's."""
-        mover = jnp.where(state.current_player == 0, state.stones[0], state.stones[1])
-        other = jnp.where(state.current_player == 0, state.stones[1], state.stones[0])
-        planes = unpack_rows(jnp.stack([mover, other], axis=-1), self.cols)  # [rows, 2, cols]
-        return jnp.swapaxes(planes, -1, -2).astype(jnp.float32)
+        # Built directly in the [rows, cols, 2] layout from broadcasts: a stack and a transpose
+        # here became a strided copy that XLA:CPU does not vectorise (half of a batched step).
+        first = state.current_player == 0
+        mover = jnp.where(first, state.stones[0], state.stones[1])[:, None, None]  # [rows, 1, 1]
+        other = jnp.where(first, state.stones[1], state.stones[0])[:, None, None]
+        planes = jnp.where(jnp.arange(2) == 0, mover, other)  # [rows, 1, 2]
+        shifts = jnp.arange(self.cols, dtype=jnp.int32)[:, None]  # [cols, 1]
+        return ((planes >> shifts) & 1).astype(jnp.float32)
 
     def board(self, state: BoardGameState) -> jax.Array:
         """int8 ``[..., rows, cols]``: ``+1`` player 0's stone, ``-1`` player 1's, ``0`` empty."""
@@ -175,11 +190,14 @@ class BoardGame(Environment[BoardGameState, BoardGameParams]):
 
         ``illegal`` (bool) is ``True`` when the move was outside ``legal_action_mask`` of a game
         still in play. The mover then loses (or, in ``"error"`` mode, a checkify error is raised).
+        The mask is updated from the move (:meth:`closed_actions`), not recomputed from the stones,
+        so a state built by hand needs a mask that matches its stones.
         """
         action = jnp.asarray(action, jnp.int32)
         done = state.terminated
         in_range = (action >= 0) & (action < self.num_actions)
         safe_action = jnp.clip(action, 0, self.num_actions - 1)
+        played = jnp.arange(self.num_actions) == safe_action
         illegal = ~done & ~(in_range & state.legal_action_mask[safe_action])
         if self.illegal_action == "error":
             checkify.check(
@@ -206,7 +224,7 @@ class BoardGame(Environment[BoardGameState, BoardGameParams]):
         mover_reward = jnp.where(won, 1.0, jnp.where(illegal, -1.0, 0.0))
         rewards = jnp.where(mover == 0, 1.0, -1.0) * jnp.stack([mover_reward, -mover_reward])
         terminated = done | ends
-        legal = jnp.where(terminated, True, self.legal_actions(stones[0] | stones[1]))
+        legal = (state.legal_action_mask & ~(moves & self.closed_actions(played, row))) | terminated
         next_state = BoardGameState(
             stones=stones,
             current_player=jnp.where(moves, 1 - mover, mover).astype(jnp.int32),

@@ -27,6 +27,9 @@ class ConnectFour(BoardGame):
     def legal_actions(self, occupied: jax.Array) -> jax.Array:
         return ~unpack_rows(occupied[0], self.cols)  # a column is open while its top cell is empty
 
+    def closed_actions(self, played: jax.Array, row: jax.Array) -> jax.Array:
+        return played & (row == 0)  # the column just played, if the stone reached the top
+
     def mirror(self, x: jax.Array, axis: int) -> jax.Array:
         """Left-right reflection of a board-shaped array or a column-indexed policy.
 

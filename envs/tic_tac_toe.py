@@ -25,6 +25,9 @@ class TicTacToe(BoardGame):
     def legal_actions(self, occupied: jax.Array) -> jax.Array:
         return ~unpack_rows(occupied, self.cols).reshape(-1)
 
+    def closed_actions(self, played: jax.Array, row: jax.Array) -> jax.Array:
+        return played  # the cell just taken
+
     def column_labels(self) -> list[str]:
         return []
 

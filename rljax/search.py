@@ -34,9 +34,15 @@ ApplyFn = Callable[[Any, jax.Array], tuple[jax.Array, jax.Array]]
 
 
 def mask_logits(logits: jax.Array, legal: jax.Array) -> jax.Array:
-    """Logits ``[B, A]`` with illegal entries at the lowest float (max shifted to 0 first)."""
-    logits = logits - jnp.max(logits, axis=-1, keepdims=True)
-    return jnp.where(legal, logits, jnp.finfo(logits.dtype).min)
+    """Logits ``[B, A]`` with illegal entries at the lowest float.
+
+    The largest *legal* logit is shifted to 0 first (a softmax-invariant shift that keeps exp()
+    in range); taking the maximum over legal moves only matters when the network puts a huge
+    logit on an illegal move, which would otherwise push every legal logit to the same -1e9.
+    """
+    shift = jnp.max(jnp.where(legal, logits, -jnp.inf), axis=-1, keepdims=True)
+    shift = jnp.where(jnp.isfinite(shift), shift, 0.0)  # no legal move: leave as is
+    return jnp.where(legal, logits - shift, jnp.finfo(logits.dtype).min)
 
 
 class GameModel:

@@ -37,13 +37,7 @@ def make(name: str, env_id: str = "ConnectFour-v0", **kwargs: Any) -> Player:
     if name not in BASELINES:
         raise ValueError(f"unknown player {name!r}: allowed {', '.join(BASELINES)}")
     env, _ = make_env(env_id)
-    if name == "random":
-        if kwargs:
-            raise ValueError(f"the random player takes no settings, got {sorted(kwargs)}")
-        return baselines.random_player(env)
-    if name == "uct":
-        return baselines.uct_player(env, **kwargs)
-    return baselines.alphabeta_player(env, **kwargs)
+    return baselines.make_player(name, env, **kwargs)
 
 
 def run_config(run_dir: str | Path) -> Any:

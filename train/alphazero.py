@@ -5,7 +5,11 @@ One iteration, as one XLA program:
 1. **Self-play.** ``selfplay_games`` games are played in lockstep from the opening by the current
    *best* network (AlphaGo Zero's data generator), each move chosen by
    ``mctx.gumbel_muzero_policy`` with the game itself as the model (:mod:`rljax.search`). The loop
-   stops as soon as every game has ended. Each position keeps the search's ``action_weights``
+   stops as soon as every game has ended. With ``random_opening_plies = K`` each game first plays
+   a random number (0..K) of uniformly random moves, which are not learned from: self-play alone
+   rarely visits the positions a weak or odd opponent creates, and an agent that must answer
+   *every* reply (the Tic-Tac-Toe target) has to have seen them. Each position keeps the
+   search's ``action_weights``
    (policy target) and, once its game is over, the final outcome from the mover's view (value
    target). Whole games are played inside one iteration, so every stored position has its true
    outcome and nothing is cut off at a window's edge.
@@ -56,6 +60,7 @@ class Config:
     num_simulations: int = 16  # per self-play move
     max_num_considered_actions: int = 16
     gumbel_scale: float = 1.0  # root Gumbel noise in self-play (exploration)
+    random_opening_plies: int = 0  # each game opens with 0..this many uniformly random moves
     replay_size: int = 100_000  # positions kept
     batch_size: int = 512
     train_steps: int = 64  # gradient steps per iteration
@@ -102,6 +107,8 @@ class Config:
             fail("gate_games", "must be an even integer >= 2 (half the games with each colour)")
         if not self.hidden_sizes or any(h < 1 for h in self.hidden_sizes):
             fail("hidden_sizes", "must be a non-empty sequence of sizes >= 1")
+        if not isinstance(self.random_opening_plies, int) or self.random_opening_plies < 0:
+            fail("random_opening_plies", "must be an integer >= 0")
         if self.replay_size < self.positions_per_iteration:
             fail(
                 "replay_size",
@@ -240,6 +247,8 @@ def make_selfplay(config: Config, model: GameModel, env: Any):
     B, T = config.selfplay_games, config.max_plies
 
     def selfplay(params: Any, key: jax.Array):
+        key, key_opening = jax.random.split(key)
+        opening_plies = jax.random.randint(key_opening, (B,), 0, config.random_opening_plies + 1)
         states = batched_init(env, B)
         obs = jnp.zeros((T, B, env.rows, env.cols, 2), jnp.float32)
         policy = jnp.zeros((T, B, env.num_actions), jnp.float32)
@@ -261,19 +270,26 @@ def make_selfplay(config: Config, model: GameModel, env: Any):
                 config.max_num_considered_actions,
                 config.gumbel_scale,
             )
+            action = out.action
+            learn_from = ~states.terminated
+            if config.random_opening_plies:
+                opening = t < opening_plies
+                uniform = jnp.where(states.legal_action_mask, 0.0, -jnp.inf)
+                random_move = jax.random.categorical(jax.random.fold_in(key_opening, t), uniform)
+                action = jnp.where(opening, random_move, action)
+                learn_from = learn_from & ~opening
             obs = obs.at[t].set(model.observe(states))
             policy = policy.at[t].set(out.action_weights)
             mover = mover.at[t].set(states.current_player)
-            valid = valid.at[t].set(~states.terminated)
-            states = model.step(states, out.action)
+            valid = valid.at[t].set(learn_from)
+            states = model.step(states, action)
             return t + 1, states, obs, policy, mover, valid, returns + states.rewards
 
         carry = (jnp.int32(0), states, obs, policy, mover, valid, returns)
         plies, states, obs, policy, mover, valid, returns = jax.lax.while_loop(cond, body, carry)
         value = jnp.take_along_axis(returns, mover.T, axis=1).T  # [T, B], mover's outcome
-        lengths = valid.sum(0)
         stats = {
-            "game_length": lengths.mean(),
+            "game_length": states.step_count.mean(),  # plies, random openings included
             "first_player_score": (returns[:, 0].mean() + 1.0) / 2.0,
             "draw_rate": (returns[:, 0] == 0).mean(),
             "selfplay_plies": plies,

@@ -12,12 +12,15 @@ from rljax import checkpoint, cli, cli_games, players
 from rljax.metrics import read_jsonl
 from rljax.train import alphazero as az
 
+# The same settings as tests/test_alphazero.py's TINY, so the compiled iteration is shared through
+# the persistent compilation cache (tests/conftest.py).
 TINY_FLAGS = [
     "--env", "TicTacToe-v0",
     "--hidden-sizes", "16",
-    "--selfplay-games", "8",
+    "--selfplay-games", "16",
     "--num-simulations", "4",
-    "--replay-size", "200",
+    "--replay-size", "144",
+    "--random-opening-plies", "2",
     "--batch-size", "16",
     "--train-steps", "2",
     "--gate-every", "2",

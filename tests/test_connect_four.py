@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pgx
 import pytest
+from board_game_harness import lockstep, play_moves
 from jax.experimental import checkify
 
 import rljax
@@ -17,76 +18,6 @@ EPS_ILLEGAL = 0.3  # in half the games, a move is drawn over all columns with th
 # A drawn game (found by random play): 42 moves, no four in a row.
 DRAW = [5, 5, 5, 0, 5, 4, 4, 6, 6, 3, 5, 1, 3, 5, 2, 1, 2, 3, 0, 4, 1]
 DRAW += [4, 3, 0, 2, 2, 2, 1, 0, 0, 0, 2, 1, 6, 1, 3, 4, 4, 3, 6, 6, 6]
-
-
-def sample_legal(key: jax.Array, legal: jax.Array) -> jax.Array:
-    """A uniform legal action per row of ``legal [B, A]``."""
-    count = legal.sum(axis=-1)
-    pick = jax.random.randint(key, count.shape, 0, jnp.maximum(count, 1))
-    return jnp.argmax(jnp.cumsum(legal, axis=-1) > pick[:, None], axis=-1).astype(jnp.int32)
-
-
-def lockstep(env, pgx_env, num_games: int, num_plies: int, eps_illegal: float):
-    """``key -> (checks, events)`` playing our game and pgx's on the same random moves.
-
-    Our player 0 is pgx's first mover (the player id of pgx's initial ``current_player``), so
-    rewards and the player to move are compared through that mapping. ``checks`` holds per-ply
-    booleans ``[T + 1, B]`` (ply 0 is the initial state) that must all be ``True``.
-    """
-
-    def compare(ours, theirs, first, after_illegal):
-        pgx_rewards = jnp.where(first[:, None] == 1, theirs.rewards[:, ::-1], theirs.rewards)
-        obs = jax.vmap(env.observe)(ours)
-        same_obs = (obs == theirs.observation.astype(jnp.float32)).all(axis=(1, 2, 3))
-        same_player = ours.current_player == (theirs.current_player ^ first)
-        # pgx plays an illegal move onto the board and passes the turn before ending the game;
-        # we leave the board as it was, so position and mover are compared up to that move.
-        return {
-            "legal_action_mask": (ours.legal_action_mask == theirs.legal_action_mask).all(-1),
-            "terminated": ours.terminated == theirs.terminated,
-            "rewards": (ours.rewards == pgx_rewards).all(-1),
-            "observation": same_obs | after_illegal,
-            "current_player": same_player | after_illegal,
-        }
-
-    def run(key):
-        key_init, key_play = jax.random.split(key)
-        ours = jax.vmap(lambda _: env.init())(jnp.arange(num_games))
-        theirs = jax.vmap(pgx_env.init)(jax.random.split(key_init, num_games))
-        first = theirs.current_player
-        eps = jnp.where(jnp.arange(num_games) < num_games // 2, 0.0, eps_illegal)
-        no_illegal = jnp.zeros(num_games, bool)
-
-        def body(carry, key):
-            ours, theirs, after_illegal = carry
-            key_legal, key_any, key_which = jax.random.split(key, 3)
-            action = jnp.where(
-                jax.random.uniform(key_which, (num_games,)) < eps,
-                jax.random.randint(key_any, (num_games,), 0, env.num_actions),
-                sample_legal(key_legal, ours.legal_action_mask),
-            )
-            was_done = ours.terminated
-            ours, illegal = jax.vmap(env.play)(ours, action)
-            theirs = jax.vmap(pgx_env.step)(theirs, action)
-            after_illegal = after_illegal | illegal
-            events = {
-                "illegal": illegal,
-                "ended": ours.terminated & ~was_done,
-                "rewards": ours.rewards,
-            }
-            return (ours, theirs, after_illegal), (
-                compare(ours, theirs, first, after_illegal),
-                events,
-            )
-
-        checks0 = compare(ours, theirs, first, no_illegal)
-        _, (checks, events) = jax.lax.scan(
-            body, (ours, theirs, no_illegal), jax.random.split(key_play, num_plies)
-        )
-        checks = jax.tree.map(lambda a, b: jnp.concatenate([a[None], b]), checks0, checks)
-        return checks, events
-
-    return run
 
 
 @pytest.fixture(scope="module")
@@ -133,16 +64,6 @@ def test_random_games_cover_every_ending(lockstep_results):
     assert (final.sum(axis=-1) == 0).all()  # zero-sum
     # An illegal move: the mover scores -1 and the other +1.
     assert (np.abs(final[illegal]).sum(-1) == 2).all()
-
-
-def play_moves(play, env, moves):
-    state = env.init()
-    states = [state]
-    for move in moves:
-        state, illegal = play(state, jnp.int32(move))
-        assert not illegal
-        states.append(state)
-    return states
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,8 @@ Imported by tests/test_tic_tac_toe.py and tests/test_connect_four.py (pytest put
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+import pytest
 
 
 def sample_legal(key: jax.Array, legal: jax.Array) -> jax.Array:
@@ -86,3 +88,25 @@ def play_moves(play, env, moves):
         assert not illegal
         states.append(state)
     return states
+
+
+def assert_same_as_pgx(checks: dict) -> None:
+    """Fails naming the first field, ply and game where ``lockstep``'s checks found a mismatch."""
+    for field, ok in checks.items():
+        if not ok.all():
+            ply, game = np.argwhere(~ok)[0]
+            pytest.fail(
+                f"{field} differs from pgx in {np.sum(~ok)} places, first ply {ply} game {game}"
+            )
+
+
+def game_endings(events: dict) -> tuple[np.ndarray, np.ndarray]:
+    """``(final rewards [B, 2], ended on an illegal move [B])``; checks each game ends once."""
+    ended = events["ended"]
+    assert ended.any(axis=0).all(), "every game ends within the plies played"
+    assert (ended.sum(axis=0) == 1).all()
+    final = (events["rewards"] * ended[..., None]).sum(axis=0)
+    illegal = events["illegal"].any(axis=0)
+    assert (final.sum(axis=-1) == 0).all()  # zero-sum
+    assert (np.abs(final[illegal]).sum(-1) == 2).all()  # illegal: mover -1, other +1
+    return final, illegal

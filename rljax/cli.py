@@ -1,9 +1,10 @@
-"""The ``rljax`` command line: ``rljax train ppo``, ``rljax eval RUN_DIR``, ``rljax bench envs``.
+"""The ``rljax`` command line: ``rljax train ppo|mappo``, ``rljax eval RUN_DIR``, ``rljax bench``.
 
-``rljax train ppo`` runs ``--seeds`` seeds of one PPO configuration as one vmapped XLA program,
+``rljax train ppo`` (and ``rljax train mappo``, multi-agent PPO on ``TreasureHunt-v0``/``Tag-v0``,
+with the same machinery) runs ``--seeds`` seeds of one configuration as one vmapped XLA program,
 executed in compiled chunks of ``--chunk-updates`` updates. Between chunks the host draws the
 progress bar, appends metric rows to ``RUN_DIR/metrics.jsonl``, checks for divergence and writes
-Orbax checkpoints; chunked runs give bitwise the parameters of one ``ppo.make_train`` call, and a
+Orbax checkpoints; chunked runs give bitwise the parameters of one ``make_train`` call, and a
 run resumed with ``--resume RUN_DIR`` (after a crash, Ctrl-C or ``kill -9``) ends bitwise where
 the uninterrupted run would have.
 
@@ -70,6 +71,7 @@ def _bench_envs(args: argparse.Namespace) -> int:
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"
 CURVE_FILE = "curve.png"
+SUCCESS_FILE = "success.png"
 
 
 class CliError(Exception):
@@ -87,11 +89,42 @@ def _write_json_atomic(path: Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
+# The algorithms ``rljax train`` runs with the chunked-run machinery below. Each module provides
+# Config (frozen dataclass: to_dict/from_dict, hparams() -> ppo.HParams, num_updates, batch_size),
+# make_init, make_update_chunk, METRIC_NAMES (with episode_return and env_steps) and PRESETS.
+ALGORITHMS = {"ppo": "rljax.train.ppo", "mappo": "rljax.train.mappo"}
+_TITLES = {"ppo": "PPO", "mappo": "MAPPO"}
+
+
+def algorithm_module(name: str) -> Any:
+    """The training module of algorithm ``name`` (a key of :data:`ALGORITHMS`)."""
+    import importlib
+
+    return importlib.import_module(ALGORITHMS[name])
+
+
+def _run_title(config: Any) -> str:
+    """PPO, MAPPO, or IPPO (a mappo config with independent critics), for titles."""
+    algorithm = algorithm_of(config)
+    if algorithm == "mappo" and getattr(config, "critic", None) == "independent":
+        return "IPPO"
+    return _TITLES[algorithm]
+
+
+def algorithm_of(config: Any) -> str:
+    """The algorithm name whose module defines ``config``'s class."""
+    module = type(config).__module__
+    for name, path in ALGORITHMS.items():
+        if module == path:
+            return name
+    raise TypeError(f"{type(config).__name__} from {module} is not a config of {list(ALGORITHMS)}")
+
+
 @dataclasses.dataclass(frozen=True)
 class RunSpec:
     """What ``config.json`` records: everything needed to redo or continue a run."""
 
-    config: Any  # ppo.Config
+    config: Any  # ppo.Config or mappo.Config (the algorithm's module is the config's)
     seeds: int
     seed: int
     chunk_updates: int
@@ -123,23 +156,23 @@ class RunSpec:
 
     @classmethod
     def load(cls, run_dir: Path) -> RunSpec:
-        from rljax.train import ppo
-
         path = run_dir / CONFIG_FILE
         if not path.exists():
             raise CliError(f"{path} not found: not an rljax run directory")
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-            if data.get("algorithm", "ppo") != "ppo":
-                raise CliError(f"{path}: unsupported algorithm {data.get('algorithm')!r}")
+            algorithm = data.get("algorithm", "ppo")
+            if algorithm not in ALGORITHMS:
+                raise CliError(f"{path}: unsupported algorithm {algorithm!r}")
             return cls(
-                config=ppo.Config.from_dict(data["config"]),
+                config=algorithm_module(algorithm).Config.from_dict(data["config"]),
                 seeds=int(data["seeds"]),
                 seed=int(data["seed"]),
                 chunk_updates=int(data["chunk_updates"]),
                 checkpoint_every=int(data["checkpoint_every"]),
                 keep_checkpoints=int(data.get("keep_checkpoints", 3)),
                 tensorboard=bool(data.get("tensorboard", False)),
+                algorithm=algorithm,
             )
         except (KeyError, TypeError, ValueError) as error:
             raise CliError(f"{path} is invalid: {error}") from None
@@ -182,6 +215,7 @@ def _static_key(config: Any) -> str:
 
     leaves = {f.name for f in dataclasses.fields(ppo.HParams)}
     static = {k: v for k, v in config.to_dict().items() if k not in leaves}
+    static["__algorithm__"] = algorithm_of(config)
     return json.dumps(static, sort_keys=True, default=repr)
 
 
@@ -196,12 +230,10 @@ class Programs:
     def __init__(self, config: Any, num_seeds: int):
         import jax
 
-        from rljax.train import ppo
-
         self.config = config
         self.num_seeds = num_seeds
-        self._ppo = ppo
-        init = ppo.make_init(config)
+        self._algorithm = algorithm_module(algorithm_of(config))
+        init = self._algorithm.make_init(config)
         # Seeds are initialised one after another (lax.map): bitwise the same state as vmap. A
         # plain vmapped orthogonal initialiser would run batched QRs, which jaxlib 0.10's CPU
         # LAPACK kernels fan out onto the thread pool and block on (a deadlock on 2 cores);
@@ -222,7 +254,7 @@ class Programs:
         import jax
         import jax.numpy as jnp
 
-        chunk = jax.vmap(self._ppo.make_update_chunk(self.config, n), in_axes=(0, None))
+        chunk = jax.vmap(self._algorithm.make_update_chunk(self.config, n), in_axes=(0, None))
 
         def all_finite(params):
             return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(params)]))
@@ -319,6 +351,24 @@ _FIELD_HELP = {
     "env_kwargs": "environment parameter overrides, values parsed as JSON (e.g. gravity=9.81)",
 }
 
+# mappo.Config's fields: PPO's meanings, plus the multi-agent ones.
+_MAPPO_FIELD_HELP = {
+    **_FIELD_HELP,
+    "env_id": "multi-agent environment id: TreasureHunt-v0 or Tag-v0 (also --env)",
+    "total_timesteps": "joint environment steps per seed (updates = this // (num_envs * "
+    "num_steps))",
+    "critic": "independent (IPPO: each agent's critic sees its observation) or centralised "
+    "(MAPPO: the critic sees the global state)",
+    "credit": "shared (each agent learns from its reward) or difference (D_i = G - G with agent "
+    "i's action replaced by STAY)",
+    "share_parameters": "one network per team with a one-hot agent id (--no-share-parameters: "
+    "one per agent)",
+    "reward_scale": "multiplies the rewards the critic learns",
+    "normalize_obs": "normalise observations and the global state with running statistics",
+    "env_kwargs": "environment settings and parameters, values parsed as JSON (e.g. size=12 "
+    "num_agents=4 num_treasures=6 obs_mode=egocentric view_size=23)",
+}
+
 
 def _parse_int(text: str) -> int:
     """An integer; ``1e6`` and ``100_000`` are accepted too."""
@@ -372,21 +422,33 @@ def _format_default(value: Any) -> str:
     return str(value)
 
 
-def _add_config_flags(parser: argparse.ArgumentParser) -> None:
-    from rljax.train import ppo
-
-    group = parser.add_argument_group(
-        "PPO config",
+def _add_config_flags(
+    parser: argparse.ArgumentParser,
+    config_cls: type | None = None,
+    title: str = "PPO config",
+    description: str = (
         "Every ppo.Config field. Defaults shown are Config's own; --preset replaces them and the "
-        "flags given override the preset.",
-    )
-    defaults = ppo.Config()
-    hints = typing.get_type_hints(ppo.Config)
-    for field in dataclasses.fields(ppo.Config):
+        "flags given override the preset."
+    ),
+    field_help: dict[str, str] | None = None,
+) -> None:
+    """One flag per field of a frozen config dataclass (``--hidden-sizes 64 64``, ``--no-mirror``).
+
+    Flags default to ``argparse.SUPPRESS``, so ``vars(args)`` holds only the fields given.
+    """
+    if config_cls is None:
+        from rljax.train import ppo
+
+        config_cls = ppo.Config
+    field_help = _FIELD_HELP if field_help is None else field_help
+    group = parser.add_argument_group(title, description)
+    defaults = config_cls()
+    hints = typing.get_type_hints(config_cls)
+    for field in dataclasses.fields(config_cls):
         name = field.name
         hint = hints.get(name, str)
         origin, args = typing.get_origin(hint), typing.get_args(hint)
-        help_text = _FIELD_HELP.get(name, name.replace("_", " "))
+        help_text = field_help.get(name, name.replace("_", " "))
         help_text = f"{help_text} (default: {_format_default(getattr(defaults, name))})"
         kwargs: dict[str, Any] = {
             "dest": name,
@@ -409,30 +471,60 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
         group.add_argument("--" + name.replace("_", "-"), **kwargs)
 
 
-def _add_train_ppo(commands: argparse._SubParsersAction) -> None:
-    from rljax.train import ppo
+_EXAMPLES = {
+    "ppo": (
+        "examples:\n"
+        "  rljax train ppo --total-timesteps 100000\n"
+        "  rljax train ppo --env-id Pendulum-v1 --lr 3e-4 --hidden-sizes 64 64 --seeds 4\n"
+        "  rljax train ppo --preset pendulum --total-timesteps 200000\n"
+        "  rljax train ppo --resume runs/CartPole-v1-ppo-20250101-120000\n"
+        "  rljax eval runs/CartPole-v1-ppo-20250101-120000 --episodes 10"
+    ),
+    "mappo": (
+        "examples:\n"
+        "  rljax train mappo --env TreasureHunt-v0 --critic centralised\n"
+        "  rljax train mappo --env TreasureHunt-v0 --critic independent --credit difference\n"
+        "  rljax train mappo --preset treasure_hunt --seeds 8\n"
+        "  rljax train mappo --env Tag-v0 --total-timesteps 1e6\n"
+        "  rljax train mappo --resume runs/TreasureHunt-v0-mappo-20250101-120000\n"
+        "  rljax eval runs/TreasureHunt-v0-mappo-20250101-120000 --episodes 100 --json"
+    ),
+}
+_DESCRIPTIONS = {
+    "ppo": "Train PPO on several seeds at once (one vmapped XLA program), in compiled chunks "
+    "with progress, metrics, checkpoints and resume. Writes RUN_DIR/config.json, metrics.jsonl, "
+    "checkpoints/, curve.png.",
+    "mappo": "Train multi-agent PPO (IPPO with --critic independent, MAPPO with --critic "
+    "centralised; shared or difference-reward credit) on several seeds at once (one vmapped XLA "
+    "program), in compiled chunks with progress, metrics, checkpoints and resume. Writes "
+    "RUN_DIR/config.json, metrics.jsonl, checkpoints/, curve.png (team return) and "
+    "success.png (fraction of finished episodes that terminated: every treasure collected, "
+    "a catch in Tag).",
+}
 
-    presets = ", ".join(sorted(ppo.PRESETS)) or "none defined yet"
+
+def _add_train_ppo(commands: argparse._SubParsersAction) -> None:
+    _add_train(commands, "ppo")
+
+
+def _add_train(commands: argparse._SubParsersAction, algorithm: str) -> None:
+    """``rljax train ALGORITHM``: the chunked-run flags and one flag per Config field."""
+    module = algorithm_module(algorithm)
+    title = _TITLES[algorithm]
+    presets = ", ".join(sorted(module.PRESETS)) or "none defined yet"
     parser = commands.add_parser(
-        "ppo",
-        help="Proximal Policy Optimisation",
-        description=(
-            "Train PPO on several seeds at once (one vmapped XLA program), in compiled chunks "
-            "with progress, metrics, checkpoints and resume. Writes RUN_DIR/config.json, "
-            "metrics.jsonl, checkpoints/, curve.png."
-        ),
+        algorithm,
+        help="Proximal Policy Optimisation"
+        if algorithm == "ppo"
+        else "multi-agent PPO: IPPO / MAPPO, shared or difference-reward credit",
+        description=_DESCRIPTIONS[algorithm],
         formatter_class=_HelpFormatter,
-        epilog=(
-            "examples:\n"
-            "  rljax train ppo --total-timesteps 100000\n"
-            "  rljax train ppo --env-id Pendulum-v1 --lr 3e-4 --hidden-sizes 64 64 --seeds 4\n"
-            "  rljax train ppo --preset pendulum --total-timesteps 200000\n"
-            "  rljax train ppo --resume runs/CartPole-v1-ppo-20250101-120000\n"
-            "  rljax eval runs/CartPole-v1-ppo-20250101-120000 --episodes 10"
-        ),
+        epilog=_EXAMPLES[algorithm],
     )
     run = parser.add_argument_group("run")
-    run.add_argument("--preset", metavar="NAME", help=f"start from ppo.PRESETS[NAME] ({presets})")
+    run.add_argument(
+        "--preset", metavar="NAME", help=f"start from {algorithm}.PRESETS[NAME] ({presets})"
+    )
     run.add_argument("--seeds", type=_parse_int, metavar="N", help="seeds, vmapped (default: 8)")
     run.add_argument(
         "--seed", type=_parse_int, metavar="S", help="base seed; seed i uses S + i (default: 0)"
@@ -440,7 +532,7 @@ def _add_train_ppo(commands: argparse._SubParsersAction) -> None:
     run.add_argument(
         "--run-dir",
         metavar="DIR",
-        help="output directory (default: runs/<env_id>-ppo-<YYYYmmdd-HHMMSS>)",
+        help=f"output directory (default: runs/<env_id>-{algorithm}-<YYYYmmdd-HHMMSS>)",
     )
     run.add_argument(
         "--chunk-updates",
@@ -477,26 +569,44 @@ def _add_train_ppo(commands: argparse._SubParsersAction) -> None:
     # Test hooks: stop like a crash would (no final checkpoint), and slow the host loop down.
     run.add_argument("--stop-after-updates", type=_parse_int, help=argparse.SUPPRESS)
     run.add_argument("--chunk-sleep", type=float, default=0.0, help=argparse.SUPPRESS)
-    _add_config_flags(parser)
-    parser.set_defaults(handler=_train_ppo, prog_name="rljax train ppo")
+    if algorithm == "ppo":
+        _add_config_flags(parser)
+    else:
+        _add_config_flags(
+            parser,
+            module.Config,
+            title=f"{title} config",
+            description=(
+                f"Every {algorithm}.Config field. Defaults shown are Config's own; --preset "
+                "replaces them and the flags given override the preset."
+            ),
+            field_help=_MAPPO_FIELD_HELP,
+        )
+    parser.add_argument("--env", dest="env_id", default=argparse.SUPPRESS, help="alias of --env-id")
+    parser.set_defaults(
+        handler=_train, prog_name=f"rljax train {algorithm}", train_algorithm=algorithm
+    )
+
+
+def _algorithm_of_args(args: argparse.Namespace) -> str:
+    return getattr(args, "train_algorithm", None) or getattr(args, "algorithm", "ppo")
 
 
 def _config_from_args(args: argparse.Namespace) -> Any:
-    from rljax.train import ppo
-
+    module = algorithm_module(_algorithm_of_args(args))
     given = {
-        f.name: getattr(args, f.name) for f in dataclasses.fields(ppo.Config) if f.name in args
+        f.name: getattr(args, f.name) for f in dataclasses.fields(module.Config) if f.name in args
     }
     if args.preset is not None:
-        if args.preset not in ppo.PRESETS:
-            available = ", ".join(sorted(ppo.PRESETS)) or "none"
+        if args.preset not in module.PRESETS:
+            available = ", ".join(sorted(module.PRESETS)) or "none"
             raise CliError(f"unknown preset {args.preset!r}; available: {available}")
-        return dataclasses.replace(ppo.PRESETS[args.preset], **given)
-    return ppo.Config(**given)
+        return dataclasses.replace(module.PRESETS[args.preset], **given)
+    return module.Config(**given)
 
 
-def _new_run_dir(env_id: str) -> Path:
-    base = Path("runs") / f"{env_id}-ppo-{time.strftime('%Y%m%d-%H%M%S')}"
+def _new_run_dir(env_id: str, algorithm: str = "ppo") -> Path:
+    base = Path("runs") / f"{env_id}-{algorithm}-{time.strftime('%Y%m%d-%H%M%S')}"
     path, n = base, 1
     while path.exists():
         n += 1
@@ -505,6 +615,7 @@ def _new_run_dir(env_id: str) -> Path:
 
 
 def _spec_from_args(args: argparse.Namespace) -> tuple[RunSpec, Path]:
+    algorithm = _algorithm_of_args(args)
     config = _config_from_args(args)  # ValueError on a bad field, before anything compiles
     num_updates = config.num_updates
     seeds = 8 if args.seeds is None else args.seeds
@@ -523,26 +634,40 @@ def _spec_from_args(args: argparse.Namespace) -> tuple[RunSpec, Path]:
     keep = 3 if args.keep_checkpoints is None else args.keep_checkpoints
     if keep < 1:
         raise CliError(f"--keep-checkpoints={keep} is invalid: must be >= 1")
-    run_dir = Path(args.run_dir) if args.run_dir else _new_run_dir(config.env_id)
+    run_dir = Path(args.run_dir) if args.run_dir else _new_run_dir(config.env_id, algorithm)
     if run_dir.exists() and any(run_dir.iterdir()):
         raise CliError(
             f"run directory {run_dir} exists and is not empty (continue it with --resume {run_dir})"
         )
-    spec = RunSpec(config, seeds, seed, min(chunk, num_updates), every, keep, args.tensorboard)
+    spec = RunSpec(
+        config,
+        seeds,
+        seed,
+        min(chunk, num_updates),
+        every,
+        keep,
+        args.tensorboard,
+        algorithm=algorithm,
+    )
     return spec, run_dir
 
 
-def _train_ppo(args: argparse.Namespace) -> int:
-    from rljax.train import ppo
-
+def _train(args: argparse.Namespace) -> int:
     prog = args.prog_name
+    algorithm = _algorithm_of_args(args)
+    module = algorithm_module(algorithm)
     try:
         if args.resume:
             run_dir = Path(args.resume)
             spec = RunSpec.load(run_dir)
+            if spec.algorithm != algorithm:
+                raise CliError(
+                    f"{run_dir} is a {spec.algorithm} run; continue it with "
+                    f"rljax train {spec.algorithm} --resume {run_dir}"
+                )
             run_flags = ("preset", "seeds", "seed", "run_dir", "chunk_updates")
             run_flags += ("checkpoint_every", "keep_checkpoints")
-            ignored = [f.name for f in dataclasses.fields(ppo.Config) if f.name in args]
+            ignored = [f.name for f in dataclasses.fields(module.Config) if f.name in args]
             ignored += [name for name in run_flags if getattr(args, name) is not None]
             ignored = ["--" + name.replace("_", "-") for name in ignored]
             if ignored:
@@ -563,15 +688,19 @@ def _train_ppo(args: argparse.Namespace) -> int:
         return _fail(prog, error)
 
 
+_train_ppo = _train  # the name before mappo shared the machinery
+
+
 def _run(spec: RunSpec, run_dir: Path, args: argparse.Namespace, resume: bool) -> int:
     import jax
     import numpy as np
 
     from rljax import checkpoint, metrics, plotting
-    from rljax.train import ppo
 
     prog = args.prog_name
     config = spec.config
+    algorithm = spec.algorithm
+    metric_names = algorithm_module(algorithm).METRIC_NAMES
     num_updates, batch, num_seeds = config.num_updates, config.batch_size, spec.seeds
     run_dir.mkdir(parents=True, exist_ok=True)
     if not resume:
@@ -585,7 +714,7 @@ def _run(spec: RunSpec, run_dir: Path, args: argparse.Namespace, resume: bool) -
     start_update = 0 if start is None else start
     schedule = _chunk_schedule(start_update, num_updates, spec.chunk_updates)
     print(
-        f"rljax train ppo: {config.env_id}, {num_seeds} seeds x {num_updates} updates x "
+        f"rljax train {algorithm}: {config.env_id}, {num_seeds} seeds x {num_updates} updates x "
         f"{batch} env steps, chunks of {spec.chunk_updates}, run dir {run_dir}",
         flush=True,
     )
@@ -625,7 +754,7 @@ def _run(spec: RunSpec, run_dir: Path, args: argparse.Namespace, resume: bool) -
             keep = n if bad is None else bad[0] + 1
             jsonl.write(
                 metrics.chunk_rows(
-                    chunk_metrics, update + 1, spec.seed_values, wall, keep, ppo.METRIC_NAMES
+                    chunk_metrics, update + 1, spec.seed_values, wall, keep, metric_names
                 )
             )
             if tensorboard is not None:
@@ -664,7 +793,7 @@ def _run(spec: RunSpec, run_dir: Path, args: argparse.Namespace, resume: bool) -
         progress.close()
         print(
             f"\ninterrupted after {update} updates; continue with: "
-            f"rljax train ppo --resume {run_dir}",
+            f"rljax train {algorithm} --resume {run_dir}",
             file=sys.stderr,
         )
         return 130
@@ -676,15 +805,23 @@ def _run(spec: RunSpec, run_dir: Path, args: argparse.Namespace, resume: bool) -
     progress.close()
 
     rows = metrics.read_jsonl(metrics_path)
+    title = _run_title(config)
     plotting.plot_curve(
         rows,
         run_dir / CURVE_FILE,
-        title=f"PPO on {config.env_id} ({num_seeds} seeds)",
+        title=f"{title} on {config.env_id} ({num_seeds} seeds)",
     )
+    if "success_rate" in metric_names:
+        plotting.plot_curve(
+            rows,
+            run_dir / SUCCESS_FILE,
+            metric="success_rate",
+            title=f"{title} on {config.env_id} ({num_seeds} seeds)",
+        )
     print(
         metrics.summary_table(
             rows,
-            title=f"PPO on {config.env_id}: {run_dir}",
+            title=f"{title} on {config.env_id}: {run_dir}",
             env_steps_per_seed=num_updates * batch,
             run_s=run_s,
             compile_s=compile_s,
@@ -692,6 +829,16 @@ def _run(spec: RunSpec, run_dir: Path, args: argparse.Namespace, resume: bool) -
         ),
         flush=True,
     )
+    if "success_rate" in metric_names:
+        finals = metrics.final_returns(
+            [{**row, "episode_return": row.get("success_rate")} for row in rows]
+        )
+        values = np.asarray(list(finals.values()), np.float64)
+        print(
+            f"{'success':>12}  {float(metrics.seed_mean(values)):.3f} mean over seeds of the "
+            "success rate of the episodes finished in the last 10 updates",
+            flush=True,
+        )
     return 0
 
 
@@ -705,7 +852,10 @@ def _add_eval(commands: argparse._SubParsersAction) -> None:
         description=(
             "Run N episodes with the greedy policy of RUN_DIR's newest checkpoint and report "
             "the return; draw one episode to RUN_DIR/episode.gif (episode.txt for environments "
-            "without a renderer)."
+            "without a renderer). For a multi-agent (mappo) run the return is the team's "
+            "(team 0: the chasers in Tag), and the figures include success_rate (episodes that "
+            "terminated: every treasure collected, a catch in Tag), mean_steps (mean length of "
+            "the successful episodes) and the same for a sampled (stochastic) policy."
         ),
     )
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a directory made by rljax train")
@@ -744,7 +894,9 @@ def _time_limit(env_params: Any, default: int = 1000) -> int:
 def make_episode_fn(config: Any, max_steps: int, record: bool):
     """``episode(train_state, key) -> (return, length[, trajectory])``: one greedy episode.
 
-    ``train_state`` is one seed's ``ppo.TrainState`` (its params and observation statistics).
+    ``train_state`` is one seed's ``ppo.TrainState`` or ``mappo.TrainState`` (its params and
+    observation statistics). For a multi-agent run the actions are ``[N]``, the rewards ``[N]`` and
+    the return counted is team 0's (agent 0's reward).
     The episode runs ``max_steps`` steps of a scan (the environment's time limit), frozen once it
     has ended. With ``record`` the trajectory ``{"initial_state", "initial_obs", "states" [T],
     "obs" [T], "actions" [T], "rewards" [T], "active" [T]}`` (post-step states) comes too.
@@ -753,10 +905,11 @@ def make_episode_fn(config: Any, max_steps: int, record: bool):
     import jax.numpy as jnp
 
     from rljax.env import make
-    from rljax.train import ppo
 
     env, env_params = make(config.env_id, **dict(config.env_kwargs))
-    act = ppo.make_policy(config)
+    algorithm = algorithm_module(algorithm_of(config))
+    act = algorithm.make_policy(config)
+    multi_agent = algorithm_of(config) == "mappo"
 
     def episode(train_state, key):
         key_reset, key_run = jax.random.split(key)
@@ -765,7 +918,7 @@ def make_episode_fn(config: Any, max_steps: int, record: bool):
         def step(carry, key_t):
             env_state, obs, done, ret, length = carry
             key_act, key_step = jax.random.split(key_t)
-            policy_obs = ppo.normalize_for_policy(
+            policy_obs = algorithm.normalize_for_policy(
                 config, train_state, obs[None].astype(jnp.float32)
             )
             action = act(train_state.params, policy_obs, key_act, True)[0]
@@ -776,7 +929,8 @@ def make_episode_fn(config: Any, max_steps: int, record: bool):
             keep = lambda new, old: jnp.where(done, old, new)
             next_state = jax.tree.map(keep, next_state, env_state)
             next_obs = keep(next_obs, obs)
-            ret = ret + jnp.where(active, reward.astype(jnp.float32), 0.0)
+            team_reward = reward[0] if multi_agent else reward
+            ret = ret + jnp.where(active, team_reward.astype(jnp.float32), 0.0)
             length = length + active.astype(jnp.int32)
             done = done | terminated | truncated
             out = None
@@ -800,6 +954,39 @@ def make_episode_fn(config: Any, max_steps: int, record: bool):
         return ret, length
 
     return env, env_params, episode
+
+
+_EVALUATORS: dict[tuple[str, int, int], Any] = {}
+
+
+def _multi_agent_evaluator(config: Any, episodes: int, max_steps: int):
+    """Jitted ``(train_state, key) -> {"greedy": ..., "sampled": ...}`` episode figures of a
+    mappo run (:func:`rljax.train.mappo.make_evaluate`), cached per process like the programs."""
+    import jax
+
+    from rljax.train import mappo
+
+    key = (_static_key(config), episodes, max_steps)
+    if key not in _EVALUATORS:
+        greedy = mappo.make_evaluate(config, episodes, True, max_steps)
+        sampled = mappo.make_evaluate(config, episodes, False, max_steps)
+        _EVALUATORS[key] = jax.jit(
+            lambda state, k: {"greedy": greedy(state, k), "sampled": sampled(state, k)}
+        )
+    return _EVALUATORS[key]
+
+
+def _json_safe(value: Any) -> Any:
+    """``value`` with NaN and infinities as ``None`` (JSON has neither)."""
+    import math
+
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def _eval(args: argparse.Namespace) -> int:
@@ -835,11 +1022,28 @@ def _evaluate(args: argparse.Namespace, run_dir: Path) -> int:
 
     env, env_params = make(config.env_id, **dict(config.env_kwargs))
     max_steps = _time_limit(env_params)
-    _, _, episode = make_episode_fn(config, max_steps, record=False)
     keys = jax.random.split(jax.random.key(args.seed), args.episodes)
-    run_episodes = jax.jit(jax.vmap(episode, in_axes=(None, 0)))
-    returns, lengths = jax.device_get(run_episodes(state, keys))
-    returns = np.asarray(returns, np.float64)
+    multi_agent = spec.algorithm == "mappo"
+    extra: dict[str, Any] = {}
+    if multi_agent:
+        from rljax.multiagent import episode_summary
+
+        evaluate = _multi_agent_evaluator(config, args.episodes, max_steps)
+        figures = jax.device_get(evaluate(state, jax.random.key(args.seed)))
+        returns = np.asarray(figures["greedy"]["team_return"], np.float64)
+        lengths = np.asarray(figures["greedy"]["length"])
+        greedy = episode_summary(figures["greedy"])
+        sampled = episode_summary(figures["sampled"])
+        extra = {
+            "success_rate": greedy["success_rate"],
+            "mean_steps": greedy["mean_steps"],
+            "sampled": sampled,
+        }
+    else:
+        _, _, episode = make_episode_fn(config, max_steps, record=False)
+        run_episodes = jax.jit(jax.vmap(episode, in_axes=(None, 0)))
+        returns, lengths = jax.device_get(run_episodes(state, keys))
+        returns = np.asarray(returns, np.float64)
 
     render_path = None
     if not args.no_render:
@@ -853,7 +1057,7 @@ def _evaluate(args: argparse.Namespace, run_dir: Path) -> int:
             int(length0),
             run_dir / "episode",
             max_frames=args.max_frames,
-            title=f"PPO {config.env_id}, update {update}",
+            title=f"{_run_title(config)} {config.env_id}, update {update}",
         )
 
     result = {
@@ -867,11 +1071,12 @@ def _evaluate(args: argparse.Namespace, run_dir: Path) -> int:
         "min_return": float(returns.min()),
         "max_return": float(returns.max()),
         "mean_length": float(np.mean(lengths)),
+        **extra,
         "returns": [float(r) for r in returns],
         "render": None if render_path is None else str(render_path),
     }
     if args.json:
-        print(json.dumps(result))
+        print(json.dumps(_json_safe(result), allow_nan=False))
     else:
         print(
             f"{config.env_id}, checkpoint of update {update}, seed index {args.seed_index}: "
@@ -882,6 +1087,12 @@ def _evaluate(args: argparse.Namespace, run_dir: Path) -> int:
             f"min {result['min_return']:.2f}  max {result['max_return']:.2f}  "
             f"(mean length {result['mean_length']:.1f})"
         )
+        if multi_agent:
+            for mode, figures in (("greedy", result), ("sampled", result["sampled"])):
+                print(
+                    f"{mode:<8}success rate {figures['success_rate']:.3f}  mean steps "
+                    f"{figures['mean_steps']:.2f} (successful episodes)"
+                )
         if render_path is not None:
             print(f"episode drawn to {render_path}")
     return 0
@@ -891,16 +1102,24 @@ def _evaluate(args: argparse.Namespace, run_dir: Path) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from rljax import cli_games  # imports this module's helpers, so not at the top
+
     parser = argparse.ArgumentParser(
         prog="rljax", description="JAX-accelerated, purely functional reinforcement learning."
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    train = commands.add_parser("train", help="train an agent (rljax train ppo --help)")
+    train = commands.add_parser(
+        "train", help="train an agent (rljax train ppo --help, rljax train mappo --help)"
+    )
     algorithms = train.add_subparsers(dest="algorithm", required=True, metavar="ALGORITHM")
     _add_train_ppo(algorithms)
+    _add_train(algorithms, "mappo")
+    cli_games.add_train_alphazero(algorithms)
 
     _add_eval(commands)
+    cli_games.add_play(commands)
+    cli_games.add_arena(commands)
 
     bench = commands.add_parser("bench", help="measure throughput")
     bench_what = bench.add_subparsers(dest="what", required=True, metavar="WHAT")

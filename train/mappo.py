@@ -197,7 +197,7 @@ PRESETS: dict[str, Config] = {
         env_id="TreasureHunt-v0",
         num_envs=64,
         num_steps=32,
-        total_timesteps=2_000_000,
+        total_timesteps=1_000_000,
         env_kwargs={**HARD, **EGOCENTRIC},
     ),
     "tag": Config(env_id="Tag-v0", num_envs=64, num_steps=32, total_timesteps=1_000_000),

@@ -633,29 +633,10 @@ def _make_update(config: Config, setup: _Setup):
         lr = hparams.lr * frac if config.anneal_lr else hparams.lr
         optimizer = _optimizer(config, hparams)
         grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
-        flat_params, unravel = ravel_pytree(state.params)
-
-        def minibatch_step(carry, minibatch):
-            flat_params, opt_state = carry
-            (_, aux), grads = grad_fn(flat_params, unravel, minibatch, hparams)
-            updates, opt_state = optimizer.update(grads, opt_state, flat_params)
-            flat_params = flat_params - lr * updates
-            aux["grad_norm"] = optax.tree.norm(grads)
-            return (flat_params, opt_state), aux
-
-        def epoch(carry, _):
-            params, opt_state, key = carry
-            key, key_perm = jax.random.split(key)
-            perm = jax.random.permutation(key_perm, T * B)
-            shuffled = jax.tree.map(
-                lambda x: x[perm].reshape(config.num_minibatches, -1, *x.shape[1:]), flat
-            )
-            (params, opt_state), aux = jax.lax.scan(minibatch_step, (params, opt_state), shuffled)
-            return (params, opt_state, key), aux
-
-        (flat_params, opt_state, key), aux = jax.lax.scan(
-            epoch, (flat_params, state.opt_state, key), None, config.update_epochs
+        flat_params, opt_state, key, aux = ppo.run_epochs(
+            config, optimizer, grad_fn, lr, hparams, state.params, state.opt_state, key, flat
         )
+        unravel = ravel_pytree(state.params)[1]
 
         obs_stats, global_stats = state.obs_stats, state.global_stats
         if config.normalize_obs:

@@ -600,31 +600,10 @@ def _make_update(config: Config, setup: _Setup):
         optimizer = _optimizer(config, hparams)
         grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
 
-        # The optimiser works on one flat parameter vector: a handful of large operations per
-        # minibatch instead of a handful per weight matrix (what limits speed at these sizes).
-        flat_params, unravel = ravel_pytree(state.params)
-
-        def minibatch_step(carry, minibatch):
-            flat_params, opt_state = carry
-            (_, aux), grads = grad_fn(flat_params, unravel, minibatch, hparams)
-            updates, opt_state = optimizer.update(grads, opt_state, flat_params)
-            flat_params = flat_params - lr * updates
-            aux["grad_norm"] = optax.tree.norm(grads)
-            return (flat_params, opt_state), aux
-
-        def epoch(carry, _):
-            params, opt_state, key = carry
-            key, key_perm = jax.random.split(key)
-            perm = jax.random.permutation(key_perm, T * B)
-            shuffled = jax.tree.map(
-                lambda x: x[perm].reshape(config.num_minibatches, -1, *x.shape[1:]), flat
-            )
-            (params, opt_state), aux = jax.lax.scan(minibatch_step, (params, opt_state), shuffled)
-            return (params, opt_state, key), aux
-
-        (flat_params, opt_state, key), aux = jax.lax.scan(
-            epoch, (flat_params, state.opt_state, key), None, config.update_epochs
+        flat_params, opt_state, key, aux = run_epochs(
+            config, optimizer, grad_fn, lr, hparams, state.params, state.opt_state, key, flat
         )
+        unravel = ravel_pytree(state.params)[1]
         params = unravel(flat_params)
 
         obs_stats = state.obs_stats
@@ -658,6 +637,41 @@ def _make_update(config: Config, setup: _Setup):
         return new_state, {name: metrics[name] for name in METRIC_NAMES}
 
     return update
+
+
+def run_epochs(config, optimizer, grad_fn, lr, hparams, params, opt_state, key, flat):
+    """``config.update_epochs`` passes of shuffled minibatches over ``flat`` (leaves ``[N, ...]``).
+
+    ``grad_fn(flat_params, unravel, minibatch, hparams) -> ((loss, aux), grads)``. The optimiser
+    works on one flat parameter vector: a handful of large operations per minibatch instead of a
+    handful per weight matrix (what limits speed at these sizes). Returns ``(flat_params,
+    opt_state, key, aux)`` with ``aux`` leaves ``[epochs, minibatches]``. Shared by PPO and MAPPO.
+    """
+    flat_params, unravel = ravel_pytree(params)
+    n = jax.tree.leaves(flat)[0].shape[0]
+
+    def minibatch_step(carry, minibatch):
+        flat_params, opt_state = carry
+        (_, aux), grads = grad_fn(flat_params, unravel, minibatch, hparams)
+        updates, opt_state = optimizer.update(grads, opt_state, flat_params)
+        flat_params = flat_params - lr * updates
+        aux["grad_norm"] = optax.tree.norm(grads)
+        return (flat_params, opt_state), aux
+
+    def epoch(carry, _):
+        params, opt_state, key = carry
+        key, key_perm = jax.random.split(key)
+        perm = jax.random.permutation(key_perm, n)
+        shuffled = jax.tree.map(
+            lambda x: x[perm].reshape(config.num_minibatches, -1, *x.shape[1:]), flat
+        )
+        (params, opt_state), aux = jax.lax.scan(minibatch_step, (params, opt_state), shuffled)
+        return (params, opt_state, key), aux
+
+    (flat_params, opt_state, key), aux = jax.lax.scan(
+        epoch, (flat_params, opt_state, key), None, config.update_epochs
+    )
+    return flat_params, opt_state, key, aux
 
 
 def make_policy(config: Config) -> Callable[[Any, jax.Array, jax.Array, bool], jax.Array]:

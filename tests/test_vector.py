@@ -17,7 +17,7 @@ from flax import struct
 import rljax
 from rljax import spaces
 from rljax.env import Environment
-from rljax.vector import VecEnv, make_vec
+from rljax.vector import FinishedIndex, VecEnv, make_vec
 
 # --- helpers ----------------------------------------------------------------------------------
 
@@ -418,3 +418,23 @@ def test_vecenv_under_vmap_over_seeds():
             batched,
             expected,
         )
+
+
+# --- (g) finding the finished envs by rank ----------------------------------------------------
+
+
+@pytest.mark.parametrize("num_envs", [1, 63, 64, 65, 300, 4096, 5000])
+def test_finished_index_finds_envs_by_rank(num_envs):
+    # Sizes around the 64-env block and past 64 blocks (the block ends are counted recursively).
+    rng = np.random.default_rng(num_envs)
+    for rate in (0.0, 0.02, 0.5, 1.0):
+        done = rng.random(num_envs) < rate
+        finished = FinishedIndex(jnp.asarray(done))
+        expected_rows = np.flatnonzero(done)
+        assert int(finished.count) == len(expected_rows)
+        for first, count in ((0, 7), (3, 128), (max(len(expected_rows) - 2, 0), 5)):
+            expected = np.full(count, num_envs)  # past the last finished env: num_envs (dropped)
+            wanted = expected_rows[first : first + count]
+            expected[: len(wanted)] = wanted
+            got = np.asarray(finished.lookup(first, count))
+            np.testing.assert_array_equal(got, expected, err_msg=f"rate {rate}, first {first}")

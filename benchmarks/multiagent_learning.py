@@ -34,7 +34,7 @@ rows collected there (so that long runs can be split over several invocations)::
     python benchmarks/multiagent_learning.py --setting default hard --out results.jsonl
     python benchmarks/multiagent_learning.py --setting hard --methods mappo --seeds 2 \\
         --total-timesteps 2e6 --out results.jsonl
-    python benchmarks/multiagent_learning.py --table results.jsonl
+    python benchmarks/multiagent_learning.py --table results.jsonl --curves curves.png
 
 Defaults: 8 seeds, 1 M joint env steps per seed, 1000 evaluation episodes per seed.
 """
@@ -45,6 +45,7 @@ import argparse
 import json
 import math
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -151,12 +152,59 @@ def learned(
         "env_steps_per_s": round(seeds * config.num_updates * config.batch_size / run_s),
         "train_success_last10": float(np.nanmean(np.asarray(metrics["success_rate"])[:, -10:])),
         "train_length_last10": float(np.nanmean(np.asarray(metrics["episode_length"])[:, -10:])),
+        "curve": training_curve(metrics, config.batch_size),
     }
     for mode, deterministic in (("greedy", True), ("sampled", False)):
         evaluate = jax.vmap(mappo.make_evaluate(config, episodes, deterministic), in_axes=(0, None))
         result = jax.device_get(jax.jit(evaluate)(state, jax.random.key(1000)))
         out[mode] = _summaries(result)
     return out
+
+
+def training_curve(metrics: dict[str, Any], steps_per_update: int, points: int = 100) -> dict:
+    """Seed-mean training curves (episodes finished in each update, sampled policy), thinned
+    to about ``points`` updates: ``{"env_steps", "success_rate", "episode_length"}`` lists."""
+    success = np.asarray(metrics["success_rate"], np.float64)  # [seeds, updates]
+    length = np.asarray(metrics["episode_length"], np.float64)
+    num_updates = success.shape[1]
+    keep = np.unique(np.linspace(0, num_updates - 1, min(points, num_updates)).astype(int))
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # updates where no episode finished
+        return {
+            "env_steps": [int((i + 1) * steps_per_update) for i in keep],
+            "success_rate": [round(float(x), 4) for x in np.nanmean(success, 0)[keep]],
+            "episode_length": [round(float(x), 3) for x in np.nanmean(length, 0)[keep]],
+        }
+
+
+def plot_curves(rows: list[dict[str, Any]], path: Path) -> None:
+    """Mean episode length while training (seed mean) of each learned method, per setting, with
+    the greedy heuristic's mean steps as a dashed line."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    settings = list(dict.fromkeys(row["setting"] for row in rows if "curve" in row))
+    fig = Figure(figsize=(6.4 * len(settings), 4.0), dpi=100)
+    FigureCanvasAgg(fig)
+    for k, setting in enumerate(settings):
+        ax = fig.add_subplot(1, len(settings), k + 1)
+        for row in rows:
+            if row["setting"] != setting:
+                continue
+            if "curve" in row:
+                curve = row["curve"]
+                label = f"{row['method']} ({row['seeds']} seeds)"
+                ax.plot(np.asarray(curve["env_steps"]) / 1e6, curve["episode_length"], label=label)
+            elif row["method"] == "greedy":
+                ax.axhline(row["mean_steps"], color="k", ls="--", lw=1, label="greedy heuristic")
+        ax.set_xlabel("env steps per seed (M)")
+        ax.set_ylabel("mean episode length while training")
+        ax.set_ylim(0, 30)  # the first updates (only short episodes finish) go off the top
+        ax.set_title(f"TreasureHunt-v0, {setting}")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
 
 
 def _fmt(x: Any, digits: int = 2) -> str:
@@ -211,10 +259,15 @@ def main() -> None:
     )
     parser.add_argument("--out", type=Path, help="append the rows to this JSON-lines file")
     parser.add_argument("--table", type=Path, help="print the table of the rows in this file")
+    parser.add_argument(
+        "--curves", type=Path, help="also draw the learned methods' training curves to this PNG"
+    )
     args = parser.parse_args()
     if args.table is not None:
         rows = [json.loads(line) for line in args.table.read_text().splitlines() if line.strip()]
         print(markdown(rows))
+        if args.curves is not None:
+            plot_curves(rows, args.curves)
         return
 
     device = jax.devices()[0]
@@ -263,6 +316,8 @@ def main() -> None:
                 with open(args.out, "a", encoding="utf-8") as f:
                     f.write(json.dumps(row) + "\n")
     print(markdown(rows))
+    if args.curves is not None:
+        plot_curves(rows, args.curves)
 
 
 if __name__ == "__main__":

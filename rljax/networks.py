@@ -34,8 +34,65 @@ def orthogonal(scale: float) -> nn.initializers.Initializer:
     return init
 
 
+@jax.custom_vjp
+def _matmul(x: jax.Array, kernel: jax.Array) -> jax.Array:
+    return jax.lax.dot_general(x, kernel, (((x.ndim - 1,), (0,)), ((), ())))
+
+
+def _matmul_fwd(x: jax.Array, kernel: jax.Array):
+    return _matmul(x, kernel), (x, kernel)
+
+
+def _matmul_bwd(residuals, grad: jax.Array):
+    x, kernel = residuals
+    grad_x = jax.lax.dot_general(grad, kernel, (((grad.ndim - 1,), (1,)), ((), ())))
+    # The kernel's gradient contracts the batch axis, the leading one of both x and grad. XLA:CPU
+    # runs that layout (lhs contracting dim 0) on a generic kernel 2x slower than its fast
+    # matrix-product path; transposing x first, behind a barrier so that XLA does not fold the
+    # transpose back into the product, puts it on the fast path for the cost of one small copy.
+    x_t = jax.lax.optimization_barrier(x.reshape(-1, x.shape[-1]).T)  # [in, batch]
+    grad_kernel = x_t @ grad.reshape(-1, grad.shape[-1])
+    return grad_x, grad_kernel
+
+
+_matmul.defvjp(_matmul_fwd, _matmul_bwd)
+
+
+def dense_dot_general(lhs, rhs, dimension_numbers, precision=None, preferred_element_type=None):
+    """``lax.dot_general`` for ``nn.Dense(dot_general=...)`` with a faster kernel gradient on CPU.
+
+    Dense's own contraction (``inputs [..., in] @ kernel [in, out]``) goes through :func:`_matmul`,
+    whose backward pass computes the kernel gradient as ``transpose(x) @ grad``; anything else
+    (other contractions, a precision or output type) is plain ``lax.dot_general``. Same values up
+    to float summation order; about 15 % less time per PPO minibatch step on a 2-core CPU.
+    """
+    (lhs_contract, rhs_contract), batch = dimension_numbers
+    is_dense = (
+        tuple(lhs_contract) == (lhs.ndim - 1,)
+        and tuple(rhs_contract) == (0,)
+        and rhs.ndim == 2
+        and batch == ((), ())
+        and precision is None
+        and preferred_element_type is None
+    )
+    if not is_dense:
+        return jax.lax.dot_general(
+            lhs,
+            rhs,
+            dimension_numbers,
+            precision=precision,
+            preferred_element_type=preferred_element_type,
+        )
+    return _matmul(lhs, rhs)
+
+
 def _dense(features: int, scale: float) -> nn.Dense:
-    return nn.Dense(features, kernel_init=orthogonal(scale), bias_init=nn.initializers.zeros)
+    return nn.Dense(
+        features,
+        kernel_init=orthogonal(scale),
+        bias_init=nn.initializers.zeros,
+        dot_general=dense_dot_general,
+    )
 
 
 class MLP(nn.Module):

@@ -33,6 +33,7 @@ from jax.flatten_util import ravel_pytree
 from rljax import spaces
 from rljax.env import make, registered_ids
 from rljax.networks import ACTIVATIONS, Actor, Critic
+from rljax.shuffling import permutation
 from rljax.vector import VecEnv, VecEnvState
 
 
@@ -661,7 +662,7 @@ def run_epochs(config, optimizer, grad_fn, lr, hparams, params, opt_state, key, 
     def epoch(carry, _):
         params, opt_state, key = carry
         key, key_perm = jax.random.split(key)
-        perm = jax.random.permutation(key_perm, n)
+        perm = permutation(key_perm, n)  # a packed-key sort: 4x cheaper on XLA:CPU
         shuffled = jax.tree.map(
             lambda x: x[perm].reshape(config.num_minibatches, -1, *x.shape[1:]), flat
         )

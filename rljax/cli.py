@@ -132,6 +132,9 @@ class RunSpec:
     keep_checkpoints: int = 3
     tensorboard: bool = False
     algorithm: str = "ppo"
+    # Groups of seeds run side by side, one per CPU core (rljax.multicore); recorded so that a
+    # resumed run splits the seeds the same way whatever machine it continues on.
+    seed_groups: int = 1
 
     @property
     def seed_values(self) -> list[int]:
@@ -149,6 +152,7 @@ class RunSpec:
             "checkpoint_every": self.checkpoint_every,
             "keep_checkpoints": self.keep_checkpoints,
             "tensorboard": self.tensorboard,
+            "seed_groups": self.seed_groups,
             "num_updates": config.num_updates,
             "batch_size": config.batch_size,
             "env_steps_per_seed": config.num_updates * config.batch_size,
@@ -173,6 +177,7 @@ class RunSpec:
                 keep_checkpoints=int(data.get("keep_checkpoints", 3)),
                 tensorboard=bool(data.get("tensorboard", False)),
                 algorithm=algorithm,
+                seed_groups=int(data.get("seed_groups", 1)),
             )
         except (KeyError, TypeError, ValueError) as error:
             raise CliError(f"{path} is invalid: {error}") from None
@@ -224,14 +229,19 @@ class Programs:
 
     ``init(keys [S], hparams) -> state`` and ``chunk(n)(state, hparams) -> (state, metrics
     {name: [S, n]}, params_finite [S])``. Hyperparameters are arguments, not constants, so
-    configurations that differ only in them share programs (the in-process cache below).
+    configurations that differ only in them share programs (the in-process cache below). With
+    ``groups > 1`` the programs are compiled for ``S / groups`` seeds and each call runs the groups
+    side by side in threads (:mod:`rljax.multicore`), one per CPU core.
     """
 
-    def __init__(self, config: Any, num_seeds: int):
+    def __init__(self, config: Any, num_seeds: int, groups: int = 1):
         import jax
 
+        if groups < 1 or num_seeds % groups:
+            raise ValueError(f"groups={groups!r} must be >= 1 and divide num_seeds={num_seeds}")
         self.config = config
         self.num_seeds = num_seeds
+        self.groups = groups
         self._algorithm = algorithm_module(algorithm_of(config))
         init = self._algorithm.make_init(config)
         # Seeds are initialised one after another (lax.map): bitwise the same state as vmap. A
@@ -242,13 +252,18 @@ class Programs:
         self._compiled: dict[Any, Any] = {}
         self._abstract_state = None
 
-    def abstract_state(self) -> Any:
+    def abstract_state(self, num_seeds: int | None = None) -> Any:
+        """Shapes and dtypes of the state over ``num_seeds`` (default: all) seeds."""
         import jax
 
-        if self._abstract_state is None:
+        num_seeds = self.num_seeds if num_seeds is None else num_seeds
+        full = self._abstract_state
+        if full is None:
             keys = seed_keys(0, self.num_seeds)
-            self._abstract_state = jax.eval_shape(self._init_fn, keys, self.config.hparams())
-        return self._abstract_state
+            full = self._abstract_state = jax.eval_shape(self._init_fn, keys, self.config.hparams())
+        return jax.tree.map(
+            lambda x: jax.ShapeDtypeStruct((num_seeds, *x.shape[1:]), x.dtype), full
+        )
 
     def _chunk_fn(self, n: int):
         import jax
@@ -272,32 +287,38 @@ class Programs:
         start = time.perf_counter()
         hparams = self.config.hparams()
         lowered = {}
+        width = self.num_seeds // self.groups
         if init and "init" not in self._compiled:
-            keys = seed_keys(0, self.num_seeds)
+            keys = seed_keys(0, width)
             lowered["init"] = jax.jit(self._init_fn).lower(keys, hparams)
         for n in sorted(set(chunk_sizes)):
             if ("chunk", n) not in self._compiled:
                 fn = jax.jit(self._chunk_fn(n))
-                lowered["chunk", n] = fn.lower(self.abstract_state(), hparams)
+                lowered["chunk", n] = fn.lower(self.abstract_state(width), hparams)
         # One at a time: compiling in threads side by side measured slower on 2 cores.
         self._compiled.update({name: low.compile() for name, low in lowered.items()})
         return time.perf_counter() - start
 
     def init(self, keys, hparams):
-        return self._compiled["init"](keys, hparams)
+        from rljax.multicore import run_groups
+
+        return run_groups(self._compiled["init"], keys, hparams, groups=self.groups)
 
     def chunk(self, n: int):
-        return self._compiled["chunk", n]
+        from rljax.multicore import run_groups
+
+        compiled = self._compiled["chunk", n]
+        return lambda state, hparams: run_groups(compiled, state, hparams, groups=self.groups)
 
 
-_PROGRAMS: dict[tuple[str, int], Programs] = {}
+_PROGRAMS: dict[tuple[str, int, int], Programs] = {}
 
 
-def programs_for(config: Any, num_seeds: int) -> Programs:
+def programs_for(config: Any, num_seeds: int, groups: int = 1) -> Programs:
     """The (process-wide cached) :class:`Programs` of ``config`` over ``num_seeds`` seeds."""
-    key = (_static_key(config), num_seeds)
+    key = (_static_key(config), num_seeds, groups)
     if key not in _PROGRAMS:
-        _PROGRAMS[key] = Programs(config, num_seeds)
+        _PROGRAMS[key] = Programs(config, num_seeds, groups)
     return _PROGRAMS[key]
 
 
@@ -527,6 +548,14 @@ def _add_train(commands: argparse._SubParsersAction, algorithm: str) -> None:
     )
     run.add_argument("--seeds", type=_parse_int, metavar="N", help="seeds, vmapped (default: 8)")
     run.add_argument(
+        "--seed-groups",
+        type=_parse_int,
+        metavar="G",
+        help="split the seeds into G groups run side by side, one per CPU core; must divide "
+        "--seeds (default: the CPU cores, as many as divide the seeds with >= 2 per group; 1 on "
+        "an accelerator)",
+    )
+    run.add_argument(
         "--seed", type=_parse_int, metavar="S", help="base seed; seed i uses S + i (default: 0)"
     )
     run.add_argument(
@@ -631,6 +660,16 @@ def _spec_from_args(args: argparse.Namespace) -> tuple[RunSpec, Path]:
     every = default_checkpoint_every(num_updates, chunk) if every is None else every
     if every < 1:
         raise CliError(f"--checkpoint-every={every} is invalid: must be >= 1")
+    if args.seed_groups is None:
+        from rljax.multicore import seed_groups
+
+        groups = seed_groups(seeds)
+    else:
+        groups = args.seed_groups
+    if groups < 1 or seeds % groups:
+        raise CliError(
+            f"--seed-groups={groups} is invalid: must be >= 1 and divide --seeds={seeds}"
+        )
     keep = 3 if args.keep_checkpoints is None else args.keep_checkpoints
     if keep < 1:
         raise CliError(f"--keep-checkpoints={keep} is invalid: must be >= 1")
@@ -648,6 +687,7 @@ def _spec_from_args(args: argparse.Namespace) -> tuple[RunSpec, Path]:
         keep,
         args.tensorboard,
         algorithm=algorithm,
+        seed_groups=groups,
     )
     return spec, run_dir
 
@@ -665,7 +705,7 @@ def _train(args: argparse.Namespace) -> int:
                     f"{run_dir} is a {spec.algorithm} run; continue it with "
                     f"rljax train {spec.algorithm} --resume {run_dir}"
                 )
-            run_flags = ("preset", "seeds", "seed", "run_dir", "chunk_updates")
+            run_flags = ("preset", "seeds", "seed_groups", "seed", "run_dir", "chunk_updates")
             run_flags += ("checkpoint_every", "keep_checkpoints")
             ignored = [f.name for f in dataclasses.fields(module.Config) if f.name in args]
             ignored += [name for name in run_flags if getattr(args, name) is not None]
@@ -706,7 +746,7 @@ def _run(spec: RunSpec, run_dir: Path, args: argparse.Namespace, resume: bool) -
     if not resume:
         _write_json_atomic(run_dir / CONFIG_FILE, spec.to_json())
     checkpoint.clean_incomplete(run_dir)
-    programs = programs_for(config, num_seeds)
+    programs = programs_for(config, num_seeds, spec.seed_groups)
     hparams = config.hparams()
     keys = seed_keys(spec.seed, num_seeds)
 
@@ -715,7 +755,9 @@ def _run(spec: RunSpec, run_dir: Path, args: argparse.Namespace, resume: bool) -
     schedule = _chunk_schedule(start_update, num_updates, spec.chunk_updates)
     print(
         f"rljax train {algorithm}: {config.env_id}, {num_seeds} seeds x {num_updates} updates x "
-        f"{batch} env steps, chunks of {spec.chunk_updates}, run dir {run_dir}",
+        f"{batch} env steps, chunks of {spec.chunk_updates}"
+        + (f", {spec.seed_groups} seed groups side by side" if spec.seed_groups > 1 else "")
+        + f", run dir {run_dir}",
         flush=True,
     )
     if resume:

@@ -168,6 +168,31 @@ def test_chunked_run_equals_one_shot_make_train(full_run):
         np.testing.assert_array_equal(logged, np.asarray(metrics[name], np.float64))
 
 
+def test_seed_groups_run_side_by_side_with_the_same_bits(full_run, tmp_path):
+    """Four seeds as two groups of two (one thread each): seeds 0 and 1 are the group that the
+    two-seed reference run computes in one program, so their states and rows match it bit for
+    bit; the split is recorded for --resume."""
+    reference = full_run[0]
+    assert json.loads((reference / "config.json").read_text())["seed_groups"] == 1  # 2 seeds
+    run_dir = tmp_path / "grouped"
+    argv = [a if a != "2" else "4" for a in TINY]  # --seeds 4 (the only "2" in TINY)
+    code, out, err = _run_cli(["train", "ppo", *argv, "--seed-groups", "2", "--run-dir", run_dir])
+    assert code == 0, err
+    assert "2 seed groups side by side" in out
+    assert json.loads((run_dir / "config.json").read_text())["seed_groups"] == 2
+    grouped, single = _final_state(run_dir), _final_state(reference)
+    _assert_same_bits(jax.tree.map(lambda x: x[:2], grouped), single)
+    rows = _rows(run_dir)
+    assert sorted({r["seed"] for r in rows}) == [0, 1, 2, 3]
+    assert [r for r in rows if r["seed"] < 2] == _rows(reference)
+    kernel = np.asarray(jax.tree.leaves(grouped["params"])[-1])  # [4, ...]: seeds differ
+    assert not np.array_equal(kernel[0], kernel[2])
+
+    bad = ["train", "ppo", *argv, "--seed-groups", "3", "--run-dir", tmp_path / "x"]
+    code, _, err = _run_cli(bad)
+    assert code == 2 and "--seed-groups=3 is invalid" in err
+
+
 # --- resume ------------------------------------------------------------------------------------
 
 

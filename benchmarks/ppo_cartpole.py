@@ -3,7 +3,10 @@
 The anchor is ``benchmarks/purejaxrl_ppo.py``, a faithful copy of PureJaxRL's ``ppo.py``. Both run
 the reference settings (4 envs x 128 steps, 500 k env steps, 4 epochs x 4 minibatches, 64x64 tanh)
 as one jitted program per seed count: the plain ``train(key)`` for 1 seed, ``vmap(train)`` over the
-keys otherwise. Each function returns what its ``train`` returns, in full. Compile time is timed
+keys otherwise. Each function returns what its ``train`` returns, in full. Over several seeds ours
+runs the way ``rljax train ppo`` runs them, through :func:`rljax.multicore.vmap_seeds` (the seeds
+split into one group per CPU core, each group one vmapped program in its own thread);
+``--plain-vmap`` also times ours as one ``vmap`` like the anchor. Compile time is timed
 apart (``jit(f).lower(keys).compile()``); run time is the median of ``--repeats`` calls after one
 warm-up call (which counts as the first repeat when it lasts over 10 s, as at 64 seeds on a small
 CPU), ours and the anchor's calls interleaved so that load from other processes hits both.
@@ -43,6 +46,7 @@ if "--no-xla-workaround" not in sys.argv:  # must precede JAX's backend start-up
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
+from rljax import multicore  # noqa: E402
 from rljax.benchmarking import emit  # noqa: E402
 from rljax.train import ppo  # noqa: E402
 
@@ -82,7 +86,13 @@ def run_timed(compiled: Callable, keys: jax.Array) -> tuple[Any, float]:
     return out, time.perf_counter() - start
 
 
-def bench_seeds(num_seeds: int, total_timesteps: int, repeats: int) -> None:
+def compile_ours_multicore(config: ppo.Config, keys: jax.Array) -> tuple[Callable, float]:
+    run = multicore.vmap_seeds(ppo.make_train(config), keys.shape[0])
+    print(f"# ours over {keys.shape[0]} seeds: {run.groups} groups, one thread each", flush=True)
+    return run, run.compile(keys)
+
+
+def bench_seeds(num_seeds: int, total_timesteps: int, repeats: int, plain_vmap: bool) -> None:
     config = ppo.Config(total_timesteps=total_timesteps)
     anchor_config = {**purejaxrl_ppo.CONFIG, "TOTAL_TIMESTEPS": total_timesteps}
     env_steps = config.num_updates * config.batch_size  # the same for both: whole updates only
@@ -94,9 +104,14 @@ def bench_seeds(num_seeds: int, total_timesteps: int, repeats: int) -> None:
         "ours": over_seeds(ppo.make_train(config), num_seeds),
         "anchor": over_seeds(purejaxrl_ppo.make_train(anchor_config), num_seeds),
     }
+    if num_seeds > 1 and plain_vmap:
+        fns["ours_vmap"] = fns["ours"]
     compiled, compile_s = {}, {}
     for name, fn in fns.items():
-        compiled[name], compile_s[name] = compile_timed(fn, keys)
+        if name == "ours" and num_seeds > 1:
+            compiled[name], compile_s[name] = compile_ours_multicore(config, keys)
+        else:
+            compiled[name], compile_s[name] = compile_timed(fn, keys)
     outs, runs = {}, {name: [] for name in fns}
     for name in fns:  # warm-up (first-run allocations); a long one counts as a repeat
         outs[name], seconds = run_timed(compiled[name], keys)
@@ -109,6 +124,19 @@ def bench_seeds(num_seeds: int, total_timesteps: int, repeats: int) -> None:
                 runs[name].append(seconds)
     run_s = {name: statistics.median(times) for name, times in runs.items()}
     final = {"ours": ours_final_return(outs["ours"]), "anchor": anchor_final_return(outs["anchor"])}
+    if "ours_vmap" in fns:  # the same seeds' results, bit for bit, whichever way they ran
+        same = jax.tree.map(
+            lambda a, b: bool(np.array_equal(a, b)), outs["ours"].params, outs["ours_vmap"].params
+        )
+        vmap_steps = env_steps * num_seeds / statistics.median(runs["ours_vmap"])
+        emit(
+            f"ppo_cartpole/seeds={num_seeds}/plain_vmap_steps_per_s",
+            vmap_steps,
+            env_steps * num_seeds / statistics.median(runs["anchor"]),
+            "steps/s",
+            compile_s=compile_s["ours_vmap"],
+            bitwise_same_as_multicore=all(jax.tree.leaves(same)),
+        )
 
     prefix = f"ppo_cartpole/seeds={num_seeds}"
     extra = {"env_steps": env_steps * num_seeds, "repeats": repeats}
@@ -139,6 +167,9 @@ def main() -> None:
     parser.add_argument("--timesteps", type=int, default=None, help="env steps per seed")
     parser.add_argument("--quick", action="store_true", help="100 k steps, one repeat")
     parser.add_argument(
+        "--plain-vmap", action="store_true", help="also time ours as one vmap over all seeds"
+    )
+    parser.add_argument(
         "--no-xla-workaround", action="store_true", help=f"do not add {XLA_WORKAROUND} to XLA_FLAGS"
     )
     args = parser.parse_args()
@@ -148,7 +179,7 @@ def main() -> None:
     xla_flags = os.environ.get("XLA_FLAGS", "")
     print(f"# device: {device}, jax {jax.__version__}, XLA_FLAGS={xla_flags!r}")
     for num_seeds in args.seeds:
-        bench_seeds(num_seeds, timesteps, repeats)
+        bench_seeds(num_seeds, timesteps, repeats, args.plain_vmap)
 
 
 if __name__ == "__main__":

@@ -516,7 +516,7 @@ def add_arena(commands: argparse._SubParsersAction) -> None:
         description=(
             "Play N games between two players (AlphaZero run directories or baselines: random, "
             "uct:SIMULATIONS, alphabeta:DEPTH), colours alternated, and print A's wins, draws and "
-            "losses with a 95%% confidence interval on its score."
+            "losses with a 95% confidence interval on its score."
         ),
         formatter_class=_HelpFormatter,
         epilog="examples:\n  rljax arena runs/ConnectFour-v0-alphazero-... uct:1000 --games 200\n",

@@ -83,10 +83,14 @@ def run_groups(fn: Callable[..., Any], batched: Any, *shared: Any, groups: int) 
     if groups == 1:
         return fn(batched, *shared)
     parts = split_leading(batched, groups)
-    futures = [_pool(groups).submit(fn, part, *shared) for part in parts]
-    # block inside the worker threads' programs, not here: results are ready when gathered
-    outputs = [jax.block_until_ready(future.result()) for future in futures]
-    return concat_leading(outputs)
+
+    def run_one(part: Any) -> Any:
+        # Wait inside the worker, so each group's program runs on its own thread whether or not
+        # the runtime dispatches asynchronously.
+        return jax.block_until_ready(fn(part, *shared))
+
+    futures = [_pool(groups).submit(run_one, part) for part in parts]
+    return concat_leading([future.result() for future in futures])
 
 
 def vmap_seeds(fn: Callable[..., Any], num_seeds: int, workers: int | None = None):

@@ -162,7 +162,6 @@ TICTACTOE = az.Config(
     gate_threshold=0.5,  # near-perfect players draw: at 0.55 a better candidate rarely passes
     random_opening_plies=3,  # see positions after odd replies, which perfect play must answer
     num_iterations=60,
-    lr_decay_iterations=0,  # the measured Tic-Tac-Toe runs used a constant learning rate
 )
 
 

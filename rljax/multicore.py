@@ -17,6 +17,7 @@ On an accelerator the whole batch is one program already spread over the device,
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -102,9 +103,8 @@ def vmap_seeds(fn: Callable[..., Any], num_seeds: int, workers: int | None = Non
     and ``run.compile(keys, *shared)`` compiles ahead of time (returns the seconds it took).
     """
     groups = seed_groups(num_seeds, workers)
-    in_axes = (0,)
     jitted = jax.jit(
-        lambda keys, *shared: jax.vmap(fn, in_axes=in_axes + (None,) * len(shared))(keys, *shared)
+        lambda keys, *shared: jax.vmap(fn, in_axes=(0,) + (None,) * len(shared))(keys, *shared)
     )
     compiled: dict[str, Any] = {}
 
@@ -120,8 +120,6 @@ def vmap_seeds(fn: Callable[..., Any], num_seeds: int, workers: int | None = Non
         return run_groups(compile_for(keys, *shared), keys, *shared, groups=groups)
 
     def compile_ahead(keys: jax.Array, *shared: Any) -> float:
-        import time
-
         start = time.perf_counter()
         compile_for(keys, *shared)
         return time.perf_counter() - start

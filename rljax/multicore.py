@@ -10,6 +10,10 @@ Each seed's result stays bitwise what ``jax.vmap`` over all seeds gives, provide
 keeps at least two seeds (XLA batches a width-1 program's products differently, so
 :func:`seed_groups` never makes width-1 groups of a batch that had more).
 
+:func:`run_parallel` is the piece underneath: any independent programs side by side, one thread
+each. AlphaZero's CLI uses it for its self-play groups and the gate's two halves
+(``rljax.train.alphazero.ParallelIterations``).
+
 On an accelerator the whole batch is one program already spread over the device, so
 :func:`default_workers` is 1 there and nothing is split.
 """
@@ -69,10 +73,25 @@ def concat_leading(trees: Sequence[Any]) -> Any:
 _POOLS: dict[int, ThreadPoolExecutor] = {}
 
 
-def _pool(groups: int) -> ThreadPoolExecutor:
-    if groups not in _POOLS:
-        _POOLS[groups] = ThreadPoolExecutor(groups, thread_name_prefix="rljax-seeds")
-    return _POOLS[groups]
+def _pool(threads: int) -> ThreadPoolExecutor:
+    if threads not in _POOLS:
+        _POOLS[threads] = ThreadPoolExecutor(threads, thread_name_prefix="rljax-cores")
+    return _POOLS[threads]
+
+
+def run_parallel(calls: Sequence[Callable[[], Any]]) -> list[Any]:
+    """Runs every call (typically a compiled program) in its own thread at once; their outputs,
+    in order, once all are ready."""
+    if len(calls) == 1:
+        return [jax.block_until_ready(calls[0]())]
+
+    def run_one(call: Callable[[], Any]) -> Any:
+        # Wait inside the worker, so each program runs on its own thread whether or not the
+        # runtime dispatches asynchronously.
+        return jax.block_until_ready(call())
+
+    futures = [_pool(len(calls)).submit(run_one, call) for call in calls]
+    return [future.result() for future in futures]
 
 
 def run_groups(fn: Callable[..., Any], batched: Any, *shared: Any, groups: int) -> Any:
@@ -84,14 +103,7 @@ def run_groups(fn: Callable[..., Any], batched: Any, *shared: Any, groups: int) 
     if groups == 1:
         return fn(batched, *shared)
     parts = split_leading(batched, groups)
-
-    def run_one(part: Any) -> Any:
-        # Wait inside the worker, so each group's program runs on its own thread whether or not
-        # the runtime dispatches asynchronously.
-        return jax.block_until_ready(fn(part, *shared))
-
-    futures = [_pool(groups).submit(run_one, part) for part in parts]
-    return concat_leading([future.result() for future in futures])
+    return concat_leading(run_parallel([lambda part=part: fn(part, *shared) for part in parts]))
 
 
 def vmap_seeds(fn: Callable[..., Any], num_seeds: int, workers: int | None = None):

@@ -60,3 +60,18 @@ def test_vmap_seeds_matches_one_vmap_bit_for_bit():
 def test_default_workers_counts_the_cpu_cores():
     assert jax.default_backend() == "cpu"
     assert 1 <= multicore.default_workers() <= 4096
+
+
+def test_run_parallel_runs_each_call_in_its_own_thread_and_keeps_the_order():
+    import threading
+
+    barrier = threading.Barrier(3, timeout=10)  # passes only if all three calls run at once
+
+    def call(i):
+        barrier.wait()
+        return jnp.float32(i), threading.current_thread().name
+
+    results = multicore.run_parallel([lambda i=i: call(i) for i in range(3)])
+    assert [float(value) for value, _ in results] == [0.0, 1.0, 2.0]
+    assert len({name for _, name in results}) == 3
+    assert multicore.run_parallel([lambda: 7]) == [7]

@@ -1,10 +1,11 @@
 """Batched matches between two players of a two-player board game.
 
 A player is ``act(key, states) -> int32 [B]`` over a batch of game states (the agent's and the
-baselines' signature, :mod:`rljax.baselines`). All games of a match run in one compiled
+baselines' signature, :mod:`rljax.baselines`). A batch of games runs in one compiled
 ``while_loop``: each ply, both players are called on the full batch and each game takes the move
 of the player whose turn it is; finished games stand still. Players must therefore accept
-finished states (the game ignores their move).
+finished states (the game ignores their move). A match plays each colour as its own batch, the two
+side by side on a multi-core CPU.
 
     result = match(env, uct_player(env, 1000), random_player(env), jax.random.key(0), 200)
     result["score"], result["ci95"]
@@ -24,7 +25,7 @@ from rljax.baselines import Player
 from rljax.envs.board_game import BoardGame
 
 
-def _play(
+def play_colours(
     env: BoardGame, player_a: Player, player_b: Player, key: jax.Array, a_first: jax.Array
 ) -> jax.Array:
     """Outcomes from ``a``'s view, int32 ``[G]``, for games where ``a`` moves first iff
@@ -56,7 +57,7 @@ def _play(
 def _runner(env: BoardGame, player_a: Player, player_b: Player):
     """The compiled match program for a pair of players (kept, so repeated matches between the
     same player objects compile once per number of games)."""
-    return jax.jit(lambda key, a_first: _play(env, player_a, player_b, key, a_first))
+    return jax.jit(lambda key, a_first: play_colours(env, player_a, player_b, key, a_first))
 
 
 def play_games(
@@ -82,14 +83,38 @@ def wilson_interval(score: float, n: int, z: float = 1.959964) -> tuple[float, f
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
+def play_both_colours(runner: Any, key: jax.Array, num_games: int) -> np.ndarray:
+    """Outcomes ``[num_games]`` from ``a``'s view: ``a`` first in the first ``ceil(n / 2)``.
+
+    ``runner(key, a_first [G])`` plays a batch (a compiled :func:`play_colours`).
+    The two colours are two batches of the same size (one compiled program; an odd count plays
+    one extra game that is dropped) with their own keys, so the games are the same on any machine;
+    on a multi-core CPU they run side by side (XLA:CPU runs one such program on about one core).
+    """
+    from rljax import multicore
+
+    half = (num_games + 1) // 2
+    keys = jax.random.split(key)
+    calls = [
+        functools.partial(runner, keys[0], jnp.ones(half, bool)),
+        functools.partial(runner, keys[1], jnp.zeros(half, bool)),
+    ]
+    if multicore.default_workers() > 1:
+        first, second = multicore.run_parallel(calls)
+    else:
+        first, second = (call() for call in calls)
+    return np.concatenate([np.asarray(first), np.asarray(second)[: num_games - half]])
+
+
 def match(
     env: BoardGame, player_a: Player, player_b: Player, key: jax.Array, num_games: int
 ) -> dict[str, Any]:
     """``player_a`` against ``player_b`` over ``num_games`` games, colours alternated.
 
-    ``a`` moves first in the first ``ceil(num_games / 2)`` games and second in the rest; all
-    games run in one batch. Returns a dict from ``a``'s view: ``wins``, ``draws``, ``losses``
-    (ints), ``games``, ``score`` (``(wins + draws / 2) / games``), ``ci95`` (a 95 % Wilson score
+    ``a`` moves first in the first ``ceil(num_games / 2)`` games and second in the rest; each
+    colour's games run in one batch, the two batches side by side on a multi-core CPU. Returns a
+    dict from ``a``'s view: ``wins``, ``draws``, ``losses`` (ints), ``games``, ``score``
+    (``(wins + draws / 2) / games``), ``ci95`` (a 95 % Wilson score
     interval on ``score``, treating it as a binomial proportion over ``games``; draws make the
     true variance smaller, so the interval is conservative), ``first`` / ``second`` (the
     wins, draws, losses with ``a`` moving first / second) and ``outcomes`` (int32
@@ -97,9 +122,8 @@ def match(
     """
     if num_games < 1:
         raise ValueError(f"num_games={num_games} is invalid: allowed >= 1")
-    a_first = jnp.arange(num_games) < (num_games + 1) // 2
-    outcomes = np.asarray(_runner(env, player_a, player_b)(key, a_first))
-    first = np.asarray(a_first)
+    outcomes = play_both_colours(_runner(env, player_a, player_b), key, num_games)
+    first = np.arange(num_games) < (num_games + 1) // 2
 
     def tally(o):
         return {

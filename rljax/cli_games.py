@@ -19,6 +19,7 @@ Run directory::
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import time
 from pathlib import Path
@@ -44,6 +45,10 @@ _AZ_HELP = {
     "channels": "resnet channels",
     "num_blocks": "resnet residual blocks",
     "selfplay_games": "games played in parallel per iteration",
+    "selfplay_groups": (
+        "self-play games split into this many groups, each with its own random stream; on a "
+        "multi-core CPU the groups play side by side, one per core"
+    ),
     "num_simulations": "search simulations per self-play move",
     "max_num_considered_actions": "Gumbel MuZero root actions considered",
     "gumbel_scale": "root Gumbel noise in self-play",
@@ -228,6 +233,7 @@ class Evaluator:
         import jax
 
         from rljax import players
+        from rljax.arena import play_colours
         from rljax.train import alphazero
 
         self.run = run
@@ -237,25 +243,23 @@ class Evaluator:
         for spec in run.eval_opponents:
             _, opponent = players.parse(spec, run.config.env_id)
 
-            def games(params, key, opponent=opponent):
-                from rljax.arena import play_games
-
+            def games(params, key, agent_first, opponent=opponent):
                 agent = alphazero.make_search_player(model, params, run.eval_simulations)
-                key_a, key_b = jax.random.split(key)
-                first = play_games(env, agent, opponent, key_a, half)
-                second = -play_games(env, opponent, agent, key_b, half)
-                return jax.numpy.concatenate([first, second])
+                return play_colours(env, agent, opponent, key, agent_first)
 
             self.programs[spec] = jax.jit(games)
+        self.num_games = 2 * half
 
     def evaluate(self, params: Any, iteration: int) -> dict[str, dict[str, Any]]:
         import jax
-        import numpy as np
+
+        from rljax.arena import play_both_colours
 
         results = {}
         for i, (spec, program) in enumerate(self.programs.items()):
             key = jax.random.fold_in(jax.random.key(self.run.seed + 7919), iteration * 64 + i)
-            results[spec] = score_outcomes(np.asarray(program(params, key)))
+            runner = functools.partial(program, params)
+            results[spec] = score_outcomes(play_both_colours(runner, key, self.num_games))
         return results
 
 
@@ -296,16 +300,23 @@ def _train(run: _Run, run_dir: Path, resume: bool, progress: bool) -> int:
     import jax
     import numpy as np
 
-    from rljax import checkpoint, metrics
+    from rljax import checkpoint, metrics, multicore
     from rljax.train import alphazero
 
     config = run.config
     init = jax.jit(alphazero.make_init(config))
     chunks: dict[int, Any] = {}
+    # On a multi-core CPU the iteration runs as separate programs with the self-play groups and
+    # gate halves side by side (bitwise the same as the one-program chunk, so resuming on another
+    # machine is exact).
+    side_by_side = multicore.default_workers() > 1
 
     def chunk_program(n: int):
         if n not in chunks:
-            chunks[n] = jax.jit(alphazero.make_iterations(config, n))
+            if side_by_side:
+                chunks[n] = alphazero.ParallelIterations(config, n)
+            else:
+                chunks[n] = jax.jit(alphazero.make_iterations(config, n))
         return chunks[n]
 
     checkpointer = checkpoint.Checkpointer(run_dir, max_to_keep=3)
@@ -325,10 +336,13 @@ def _train(run: _Run, run_dir: Path, resume: bool, progress: bool) -> int:
         metrics_path.unlink(missing_ok=True)
         state = init(jax.random.key(run.seed))
     program = chunk_program(run.chunk_iterations)
-    compiled = program.lower(state).compile()
-    chunks[run.chunk_iterations] = compiled
+    if side_by_side:
+        program.compile(state)
+    else:
+        chunks[run.chunk_iterations] = program.lower(state).compile()
     evaluator = Evaluator(run) if run.eval_opponents else None
-    print(f"compiled in {time.perf_counter() - compile_start:.1f} s; run directory {run_dir}")
+    side = f"; {config.selfplay_groups} self-play groups side by side" if side_by_side else ""
+    print(f"compiled in {time.perf_counter() - compile_start:.1f} s{side}; run directory {run_dir}")
 
     budget = None if run.minutes is None else run.minutes * 60.0
     total = config.num_iterations
@@ -348,7 +362,7 @@ def _train(run: _Run, run_dir: Path, resume: bool, progress: bool) -> int:
                 else min(run.chunk_iterations, total - iteration)
             )
             start = time.perf_counter()
-            state, rows = chunk_program(n)(state) if n != run.chunk_iterations else compiled(state)
+            state, rows = chunk_program(n)(state)
             rows = jax.tree.map(np.asarray, rows)
             elapsed = time.perf_counter() - start
             train_seconds += elapsed

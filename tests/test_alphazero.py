@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import rljax
+from rljax.checkpoint import keys_to_data
 from rljax.perfect_play import check_never_loses
 from rljax.train import alphazero as az
 
@@ -22,6 +23,8 @@ from rljax.train import alphazero as az
         ("network", "transformer", "mlp, resnet"),
         ("gate_games", 3, "even integer"),
         ("num_simulations", 0, ">= 1"),
+        ("selfplay_groups", 3, "must divide selfplay_games=512"),
+        ("selfplay_groups", 0, ">= 1"),
         ("replay_size", 100, "selfplay_games * max plies"),
         ("gate_threshold", 1.5, "[0, 1]"),
         ("lr", -1.0, "> 0"),
@@ -40,6 +43,13 @@ def test_config_round_trips_through_a_dict():
     assert az.Config.from_dict(config.to_dict()) == config
     with pytest.raises(ValueError, match="unknown AlphaZero config fields"):
         az.Config.from_dict({**config.to_dict(), "bogus": 1})
+
+
+def test_saved_configs_without_selfplay_groups_load_as_one_group():
+    saved = az.Config(env_id="TicTacToe-v0", selfplay_games=8).to_dict()
+    del saved["selfplay_groups"]  # written before the field existed
+    assert az.Config.from_dict(saved).selfplay_groups == 1
+    assert az.Config().selfplay_groups == 2
 
 
 # --- replay and symmetry -----------------------------------------------------------------------
@@ -137,13 +147,55 @@ def test_selfplay_targets_are_game_outcomes_from_the_movers_view():
     assert 5 <= float(stats["game_length"]) <= 9  # a game takes 5 to 9 moves
 
 
-def test_iterations_run_and_report_finite_losses():
+@pytest.fixture(scope="module")
+def tiny_iterations():
+    """Two TINY iterations as one program: ``(state, metrics)``."""
     state = az.make_init(TINY)(jax.random.key(0))
-    state, metrics = jax.jit(az.make_iterations(TINY, 2))(state)
+    return jax.jit(az.make_iterations(TINY, 2))(state)
+
+
+def test_iterations_run_and_report_finite_losses(tiny_iterations):
+    state, metrics = tiny_iterations
     assert int(state.iteration) == 2
     assert np.isfinite(np.asarray(metrics["policy_loss"])).all()
     gate = np.asarray(metrics["gate_score"])
     assert np.isnan(gate[0]) and 0.0 <= gate[1] <= 1.0  # the gate runs every 2nd iteration
+
+
+def _bits(tree):
+    return [np.asarray(x).tobytes() for x in jax.tree.leaves(keys_to_data(tree))]
+
+
+def test_parallel_iterations_match_the_one_program_bit_for_bit(tiny_iterations):
+    # The CLI on a multi-core CPU plays the self-play groups and gate halves side by side as
+    # separate programs; a run must not depend on which path ran it (resume on another machine).
+    state = az.make_init(TINY)(jax.random.key(0))
+    run = az.ParallelIterations(TINY, 2)
+    run.compile(state)
+    ours, metrics = run(state)
+    reference, reference_metrics = tiny_iterations
+    assert _bits(ours) == _bits(reference)
+    assert set(metrics) == set(reference_metrics)
+    for name, value in metrics.items():
+        np.testing.assert_array_equal(value, np.asarray(reference_metrics[name]), err_msg=name)
+    assert np.isfinite(metrics["gate_score"][1])  # the gate ran, side by side
+
+
+def test_selfplay_groups_are_one_batch_of_games_in_play_order():
+    env, _, model = az.setup(TINY)
+    params = az.make_init(TINY)(jax.random.key(0)).best_params
+    key = jax.random.key(4)
+    positions, stats = az.make_selfplay(TINY, model, env)(params, key)
+    group_keys = jax.random.split(key, TINY.selfplay_groups)
+    play = az.make_selfplay_group(TINY, model, env)
+    groups = [play(params, k) for k in group_keys]
+    # Game g * 8 + j of the batch is game j of group g, ply-major like one group of 16 games.
+    obs = np.asarray(positions[0]).reshape(9, 16, 3, 3, 2)
+    for g, (group_positions, _) in enumerate(groups):
+        np.testing.assert_array_equal(obs[:, g * 8 : (g + 1) * 8], group_positions[0])
+    lengths = [float(s["game_length"]) for _, s in groups]
+    np.testing.assert_allclose(float(stats["game_length"]), np.mean(lengths), rtol=1e-6)
+    assert int(stats["selfplay_plies"]) == max(int(s["selfplay_plies"]) for _, s in groups)
 
 
 # --- learning: perfect Tic-Tac-Toe -------------------------------------------------------------

@@ -17,7 +17,9 @@ Two measurements, each ours against pgx on identical inputs, prints one JSON lin
   Connect Four (``GameModel.for_env``) and over pgx's (``pgx_env.step`` and its observation). The
   roots are the same positions (a few random moves into a game). To show where the time goes, the
   search's ``recurrent_fn`` alone (game step + network) and the search with a network-free model
-  (uniform logits, zero value) are timed too.
+  (uniform logits, zero value) are timed too. A last row times our search the way rljax's
+  self-play runs it on a multi-core CPU (the batch in one group per core, side by side) against
+  the pgx-backed search as one program.
 
 Run times are medians of repeats, ours and pgx's interleaved; compile time is reported apart.
 """
@@ -25,6 +27,7 @@ Run times are medians of repeats, ours and pgx's interleaved; compile time is re
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import time
 from collections.abc import Callable
@@ -252,6 +255,68 @@ def bench_search(num_envs: int, num_simulations: int, repeats: int) -> None:
         )
 
 
+def bench_search_side_by_side(num_envs: int, num_simulations: int, repeats: int) -> None:
+    """Our search as rljax's self-play runs it on a multi-core CPU: the batch in
+    ``multicore.default_workers()`` groups, one compiled program per group, side by side; against
+    the pgx-backed search as one program over the whole batch (how it is written and run)."""
+    from rljax import multicore
+
+    env, pgx_env = ConnectFour(), pgx.make("connect_four")
+    net = PolicyValueMLP(num_actions=env.num_actions, hidden_sizes=(128, 128))
+    params = net.init(jax.random.key(1), jnp.zeros((1, 6, 7, 2), jnp.float32))
+    ours_roots, pgx_roots = root_positions(env, pgx_env, num_envs, jax.random.key(2))
+    pgx_observe = lambda s: s.observation.astype(jnp.float32)
+    models = {
+        "ours": GameModel.for_env(env, net.apply),
+        "pgx": GameModel(pgx_env.step, pgx_observe, net.apply),
+    }
+    groups = multicore.default_workers()
+    while num_envs % groups:
+        groups -= 1
+    parts = multicore.split_leading(ours_roots, groups)
+    keys = jax.random.split(jax.random.key(3), groups)
+
+    def search(model):
+        def run(params, key, states):
+            out = model.search(params, key, states, num_simulations)
+            return out.action, out.action_weights
+
+        return jax.jit(run)
+
+    start = time.perf_counter()
+    ours = search(models["ours"]).lower(params, keys[0], parts[0]).compile()
+    ours_compile = time.perf_counter() - start
+    start = time.perf_counter()
+    theirs = search(models["pgx"]).lower(params, keys[0], pgx_roots).compile()
+    pgx_compile = time.perf_counter() - start
+    calls = [functools.partial(ours, params, keys[i], parts[i]) for i in range(groups)]
+    run = {
+        "ours": lambda: multicore.run_parallel(calls),
+        "pgx": lambda: jax.block_until_ready(theirs(params, keys[0], pgx_roots)),
+    }
+    times = {name: [] for name in run}
+    for name in run:
+        run[name]()  # warm-up
+    for _ in range(repeats):
+        for name, fn in run.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    ours_s, pgx_s = (statistics.median(times[name]) for name in ("ours", "pgx"))
+    emit(
+        f"games/search/ConnectFour-v0/gumbel_muzero/mlp/sims={num_simulations}"
+        f"/B={num_envs}/side_by_side_{groups}/vs_pgx",
+        num_envs / ours_s,
+        num_envs / pgx_s,
+        "searches/s",
+        groups=groups,
+        ours_s_per_call=round(ours_s, 4),
+        anchor_s_per_call=round(pgx_s, 4),
+        compile_s=round(ours_compile, 3),
+        anchor_compile_s=round(pgx_compile, 3),
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", choices=("steps", "search"), default=None)
@@ -271,6 +336,7 @@ def main() -> None:
         bench_steps(args.games, args.batch_sizes, args.steps_budget, args.repeats)
     if args.only in (None, "search"):
         bench_search(args.search_batch, args.simulations, args.repeats)
+        bench_search_side_by_side(args.search_batch, args.simulations, args.repeats)
 
 
 if __name__ == "__main__":

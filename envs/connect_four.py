@@ -19,6 +19,9 @@ class ConnectFour(BoardGame):
     cols = 7
     k = 4
     num_actions = 7
+    # Random play at batch 1024 on the 2-core CPU: 2.2-2.4x pgx with the table, 1.95x without
+    # (the elementwise observation's innermost axis of 2 does not vectorise).
+    observe_by_table = True
 
     def landing_cell(self, occupied: jax.Array, action: jax.Array) -> tuple[jax.Array, jax.Array]:
         filled = ((occupied >> action) & 1).sum(dtype=jnp.int32)  # stones already in the column

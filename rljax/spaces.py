@@ -140,15 +140,19 @@ class Box(Space):
         if np.dtype(self.dtype).kind in {"i", "u"}:
             return jax.random.randint(key, shape, self.low, self.high + 1, dtype=self.dtype)
         # Uniform as mid + half * U(-1, 1): ``high - low`` overflows for bounds near float32 max.
+        # The clip keeps rounding inside the box: for bounds near the smallest normal float the
+        # halves are subnormal, which XLA:CPU flushes to zero.
         mid = self.low / 2 + self.high / 2
         half = self.high / 2 - self.low / 2
         if self._bounded():  # the common case: one random call
-            return mid + half * jax.random.uniform(key, shape, self.dtype, -1.0, 1.0)
+            uniform = mid + half * jax.random.uniform(key, shape, self.dtype, -1.0, 1.0)
+            return jnp.clip(uniform, self.low, self.high)
         k_uniform, k_exp, k_normal = jax.random.split(key, 3)
         low_finite, high_finite = jnp.isfinite(self.low), jnp.isfinite(self.high)
         uniform = jnp.where(low_finite & high_finite, mid, 0.0) + jnp.where(
             low_finite & high_finite, half, 0.0
         ) * jax.random.uniform(k_uniform, shape, self.dtype, -1.0, 1.0)
+        uniform = jnp.clip(uniform, self.low, self.high)
         exponential = jax.random.exponential(k_exp, shape, self.dtype)
         normal = jax.random.normal(k_normal, shape, self.dtype)
         return jnp.select(

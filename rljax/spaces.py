@@ -110,14 +110,28 @@ class MultiDiscrete(Space):
         return f"MultiDiscrete({self.nvec.tolist()})"
 
 
+def _flush_subnormal(bound: jax.Array) -> jax.Array:
+    """A float bound with subnormal entries set to zero, as XLA:CPU treats them in every
+    computation: the box then means the same on the host and on the device. Traced bounds are
+    left as they are."""
+    if not jnp.issubdtype(bound.dtype, jnp.floating):
+        return bound
+    try:
+        host = np.asarray(bound)
+    except jax.errors.TracerArrayConversionError:
+        return bound
+    subnormal = (host != 0) & (np.abs(host) < np.finfo(host.dtype).tiny)
+    return jnp.asarray(np.where(subnormal, np.zeros_like(host), host)) if subnormal.any() else bound
+
+
 class Box(Space):
     """A box ``low <= x <= high`` of the given shape; bounds broadcast, float32 by default."""
 
     def __init__(self, low: Any, high: Any, shape: Sequence[int], dtype: Any = jnp.float32):
         self.shape = tuple(int(s) for s in shape)
         self.dtype = dtype
-        self.low = jnp.broadcast_to(jnp.asarray(low, dtype), self.shape)
-        self.high = jnp.broadcast_to(jnp.asarray(high, dtype), self.shape)
+        self.low = _flush_subnormal(jnp.broadcast_to(jnp.asarray(low, dtype), self.shape))
+        self.high = _flush_subnormal(jnp.broadcast_to(jnp.asarray(high, dtype), self.shape))
         try:  # bounds computed from traced params cannot be checked here
             empty = np.any(np.asarray(self.low) > np.asarray(self.high))
         except jax.errors.TracerArrayConversionError:

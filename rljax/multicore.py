@@ -82,6 +82,8 @@ def _pool(threads: int) -> ThreadPoolExecutor:
 def run_parallel(calls: Sequence[Callable[[], Any]]) -> list[Any]:
     """Runs every call (typically a compiled program) in its own thread at once; their outputs,
     in order, once all are ready."""
+    if not calls:
+        raise ValueError("run_parallel needs at least one call, got none")
     if len(calls) == 1:
         return [jax.block_until_ready(calls[0]())]
 

@@ -179,6 +179,8 @@ def test_parallel_iterations_match_the_one_program_bit_for_bit(tiny_iterations):
     for name, value in metrics.items():
         np.testing.assert_array_equal(value, np.asarray(reference_metrics[name]), err_msg=name)
     assert np.isfinite(metrics["gate_score"][1])  # the gate ran, side by side
+    with pytest.raises(ValueError, match="num_iterations=0"):
+        az.ParallelIterations(TINY, 0)
 
 
 def test_selfplay_groups_are_one_batch_of_games_in_play_order():

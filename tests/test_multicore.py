@@ -75,3 +75,5 @@ def test_run_parallel_runs_each_call_in_its_own_thread_and_keeps_the_order():
     assert [float(value) for value, _ in results] == [0.0, 1.0, 2.0]
     assert len({name for _, name in results}) == 3
     assert multicore.run_parallel([lambda: 7]) == [7]
+    with pytest.raises(ValueError, match="at least one call"):
+        multicore.run_parallel([])

@@ -487,9 +487,9 @@ def make_gate(config: Config, model: GameModel, env: Any):
 
 def iteration_keys(key: jax.Array, config: Config):
     """One iteration's keys from the state's: ``(next key, self-play group keys [G], learning key,
-    gate keys [2])``."""
+    gate key)``."""
     key, key_play, key_learn, key_gate = jax.random.split(key, 4)
-    return key, _group_keys(key_play, config), key_learn, jax.random.split(key_gate)
+    return key, _group_keys(key_play, config), key_learn, key_gate
 
 
 def _group_keys(key: jax.Array, config: Config) -> jax.Array:
@@ -548,22 +548,17 @@ def make_iterations(config: Config, num_iterations: int) -> Callable[[AZState], 
     env, network, model = setup(config)
     play_groups = jax.vmap(make_selfplay_group(config, model, env), in_axes=(None, 0))
     learn_stage = make_learn_stage(config, network, env)
-    gate_games = make_gate_games(config, model, env)
+    gate = make_gate(config, model, env)
 
     def iteration(state: AZState, _):
-        key, group_keys, key_learn, (key_a, key_b) = iteration_keys(state.key, config)
+        key, group_keys, key_learn, key_gate = iteration_keys(state.key, config)
         positions, stats = play_groups(state.best_params, group_keys)
         params, opt_state, replay, metrics = learn_stage(
             state.params, state.opt_state, state.replay, positions, stats, key_learn
         )
         due = (state.iteration + 1) % config.gate_every == 0
         score = jax.lax.cond(
-            due,
-            lambda: gate_score(
-                gate_games(params, state.best_params, key_a),
-                gate_games(state.best_params, params, key_b),
-            ),
-            lambda: jnp.float32(jnp.nan),
+            due, lambda: gate(params, state.best_params, key_gate), lambda: jnp.float32(jnp.nan)
         )
         learned = (params, opt_state, replay, metrics)
         return finish_iteration(config, state.best_params, state.iteration, key, *learned, score)
@@ -589,10 +584,18 @@ class ParallelIterations:
     """
 
     def __init__(self, config: Config, num_iterations: int):
+        if not isinstance(num_iterations, int) or num_iterations < 1:
+            raise ValueError(f"num_iterations={num_iterations!r} is invalid: allowed >= 1")
         env, network, model = setup(config)
         self.config = config
         self.num_iterations = num_iterations
-        self._keys = jax.jit(lambda key: iteration_keys(key, config))
+
+        def keys(key: jax.Array):
+            # The gate's key split in two as make_gate splits it, one key per half.
+            key, group_keys, key_learn, key_gate = iteration_keys(key, config)
+            return key, group_keys, key_learn, jax.random.split(key_gate)
+
+        self._keys = jax.jit(keys)
         self._play = jax.jit(make_selfplay_group(config, model, env))
         learn_stage = make_learn_stage(config, network, env)
 

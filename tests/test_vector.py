@@ -239,14 +239,54 @@ def test_vecenv_is_deterministic(long_rollout):
     assert not np.array_equal(first[2][2][0], other[2][2][0])
 
 
+# --- dense resets (the accelerator path) --------------------------------------------------------
+
+
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "NoisyWalk"])
+def test_vecenv_dense_resets_draw_from_per_env_keys(env_id):
+    """The accelerator path: env j's reset state comes from ``split(key_reset, B)[j]``, every
+    other row is the plain transition, and the statistics match the compact path's."""
+    if env_id == "NoisyWalk":
+        env, params = NoisyWalk(), WalkParams()
+    else:
+        env, params = rljax.make(env_id, max_steps_in_episode=12)
+    num_envs, num_steps, key = 8, 60, jax.random.key(6)
+    assert VecEnv(env, num_envs).resets_densely() == (jax.default_backend() != "cpu")
+    venv = VecEnv(env, num_envs, reset_mode="dense")
+    assert venv.resets_densely() and not VecEnv(env, 4, reset_mode="compact").resets_densely()
+    _, _, (_, _, out) = jax.jit(rollout_fn(venv, num_steps))(key, params)
+    obs, state, reward, terminated, truncated, info = jax.tree.map(np.asarray, out)
+    done = terminated | truncated
+    assert done.sum() > 2 * num_envs and done.sum(axis=1).max() >= 2  # resets, some together
+
+    # The keys rollout_fn hands each step, and the reset key VecEnv derives from each.
+    step_keys = jax.random.split(jax.random.split(key, 3)[2], num_steps)
+    if env.stochastic_step:
+        step_keys = jax.vmap(lambda k: jax.random.split(k)[1])(step_keys)
+    draws = jax.vmap(
+        lambda k: jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(k, num_envs), params)
+    )(step_keys)
+    expected_obs = np.where(done[..., None], np.asarray(draws[0]), info["final_obs"])
+    np.testing.assert_array_equal(obs, expected_obs)
+    for new, fresh in zip(jax.tree.leaves(state.env_state), jax.tree.leaves(draws[1]), strict=True):
+        np.testing.assert_array_equal(new[done], np.asarray(fresh)[done])
+    expected_ret, expected_len, _, _ = python_episode_stats(reward, done)
+    np.testing.assert_array_equal(info["episode_length"], expected_len)
+    np.testing.assert_allclose(info["episode_return"], expected_ret, rtol=1e-6)
+
+
 # --- (c) many envs ending in the same step ----------------------------------------------------
 
 
-@pytest.fixture(scope="module", params=[(300, 64), (40, 64)], ids=["while-loop", "cond"])
+@pytest.fixture(
+    scope="module",
+    params=[(300, 64, "compact"), (40, 64, "compact"), (300, 64, "dense")],
+    ids=["while-loop", "cond", "dense"],
+)
 def mass_ending(request):
-    num_envs, reset_chunk = request.param
+    num_envs, reset_chunk, reset_mode = request.param
     env, params = rljax.make("CartPole-v1", max_steps_in_episode=50)
-    venv = VecEnv(env, num_envs, reset_chunk=reset_chunk)
+    venv = VecEnv(env, num_envs, reset_chunk=reset_chunk, reset_mode=reset_mode)
 
     @jax.jit
     def run(key, ending, params):
@@ -379,6 +419,8 @@ def test_vecenv_constructor_errors():
         make_vec("CartPole-v1", 0)
     with pytest.raises(ValueError, match="reset_chunk"):
         VecEnv(env, 4, reset_chunk=0)
+    with pytest.raises(ValueError, match=r"reset_mode='sparse' is not one of"):
+        VecEnv(env, 4, reset_mode="sparse")
     with pytest.raises(ValueError, match="Did you mean"):
         make_vec("CartPole-v0", 4)
     venv, params = make_vec("CartPole-v1", 4, gravity=5.0)

@@ -239,9 +239,8 @@ def test_resume_without_checkpoint_restarts(full_run, tmp_path):
 def test_resume_after_sigkill_is_bitwise_identical(full_run, xla_cache, tmp_path):
     reference = full_run[0]
     run_dir = tmp_path / "run"
-    env = {
-        **os.environ,
-        "JAX_PLATFORMS": "cpu",
+    env = {  # the child runs on this process's platform (conftest's default: cpu), as it must to
+        **os.environ,  # end bitwise where this process's uninterrupted reference run ends
         "JAX_COMPILATION_CACHE_DIR": str(xla_cache),
         "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
         "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0",

@@ -153,11 +153,13 @@ def test_vmap_over_seeds_and_hyperparameters():
     hp = TINY.hparams()
     hp = hp.replace(lr=jnp.array([1e-4, 1e-2]), clip_eps=jnp.array([0.1, 0.3]))
     hp = jax.tree.map(lambda x: jnp.broadcast_to(x, (2,)), hp)
-    result = jax.jit(jax.vmap(train))(keys, hp)
+    # Full float32 products: a GPU's default (TF32) rounds batched and unbatched products apart.
+    with jax.default_matmul_precision("highest"):
+        result = jax.jit(jax.vmap(train))(keys, hp)
+        alone = jax.jit(train)(keys[1], jax.tree.map(lambda x: x[1], hp))
     assert result.metrics["lr"].shape == (2, TINY.num_updates)
     np.testing.assert_allclose(result.metrics["lr"][:, 0], [1e-4, 1e-2], rtol=1e-6)
     # Each vmapped run equals the same run alone.
-    alone = jax.jit(train)(keys[1], jax.tree.map(lambda x: x[1], hp))
     for x, y in zip(jax.tree.leaves(alone.params), jax.tree.leaves(result.params), strict=True):
         np.testing.assert_allclose(x, y[1], rtol=1e-5, atol=1e-6)
 

@@ -46,8 +46,16 @@ class PendulumParams:
 
 
 def angle_normalize(x: jax.Array) -> jax.Array:
-    """Wraps an angle [rad] to ``[-pi, pi)`` like Gymnasium's ``angle_normalize`` (floored mod)."""
-    return jnp.remainder(x + jnp.pi, 2 * jnp.pi) - jnp.pi
+    """Wraps an angle [rad] to ``[-pi, pi)`` like Gymnasium's ``angle_normalize`` (floored mod).
+
+    Written with ``floor`` rather than ``jnp.remainder``: XLA:CPU emits the remainder as one
+    scalar ``fmodf`` call per element, while ``floor`` vectorises. Random-policy Pendulum ran 1.05x
+    (batch 1024) and 1.11x (batch 4096) faster on the 2-core CPU. The two differ by the rounding
+    of ``turns * 2 pi``: below 2e-5 for |theta| < 100 rad, within the Gymnasium check's tolerance.
+    """
+    shifted = x + jnp.pi
+    turns = jnp.floor(shifted / (2 * jnp.pi))
+    return shifted - turns * (2 * jnp.pi) - jnp.pi
 
 
 class Pendulum(Environment[PendulumState, PendulumParams]):

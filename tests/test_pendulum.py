@@ -10,12 +10,25 @@ import numpy as np
 import pytest
 
 import rljax
-from rljax.envs.pendulum import Pendulum, PendulumState
+from rljax.envs.pendulum import Pendulum, PendulumState, angle_normalize
 
 gym = pytest.importorskip("gymnasium")
 
 ENV_ID = "Pendulum-v1"
 TOL = {"rtol": 1e-5, "atol": 1e-5}
+
+
+def test_angle_normalize_matches_floored_mod():
+    """The floor-based wrap against Gymnasium's ``((x + pi) % (2 pi)) - pi`` in float64."""
+    edges = np.pi * np.arange(-31, 32, dtype=np.float64)  # odd and even multiples of pi
+    angles = np.concatenate([np.linspace(-100, 100, 20_001), edges, edges + 1e-4, edges - 1e-4])
+    angles = angles.astype(np.float32)
+    ours = np.asarray(jax.jit(angle_normalize)(angles), np.float64)
+    theirs = ((angles.astype(np.float64) + np.pi) % (2 * np.pi)) - np.pi
+    # Either end of the period is the same angle: compare on the circle, then check the range.
+    gap = np.abs((ours - theirs + np.pi) % (2 * np.pi) - np.pi)
+    assert gap.max() < 2e-5, angles[np.argmax(gap)]
+    assert ours.min() >= -np.pi - 1e-5 and ours.max() <= np.pi + 1e-5
 
 
 @pytest.fixture(scope="module")

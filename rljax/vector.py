@@ -141,10 +141,7 @@ class VecEnv:
             reset_obs, reset_state = jax.lax.cond(
                 jnp.any(done), draw, lambda i: _zeros_like_shape(jax.eval_shape(draw, i)), 0
             )
-            select = lambda new, old: jnp.where(_expand(done, new), new, old)  # noqa: E731
-            return jax.tree.map(select, reset_obs, obs), jax.tree.map(
-                select, reset_state, env_state
-            )
+            return _where_done(done, (reset_obs, reset_state), (obs, env_state))
 
         # Several chunks: scatter each drawn chunk into the rows of the envs it serves. A gather
         # from a pool plus a select would touch every row of every leaf on every step.
@@ -174,8 +171,7 @@ class VecEnv:
         draws of the finished ones. ``O(B)`` draws a step, and no predicate goes to the host."""
         keys = jax.random.split(key, self.num_envs)
         fresh_obs, fresh_state = jax.vmap(self.env.reset, in_axes=(0, None))(keys, params)
-        select = lambda new, old: jnp.where(_expand(done, new), new, old)  # noqa: E731
-        return jax.tree.map(select, fresh_obs, obs), jax.tree.map(select, fresh_state, env_state)
+        return _where_done(done, (fresh_obs, fresh_state), (obs, env_state))
 
     def _check_batch(self, action: Any, params: Any) -> None:
         leaves = jax.tree.leaves(action)
@@ -192,6 +188,11 @@ class VecEnv:
 def _expand(mask: jax.Array, like: jax.Array) -> jax.Array:
     """``mask [B]`` reshaped to broadcast against ``like [B, ...]``."""
     return mask.reshape(mask.shape + (1,) * (like.ndim - 1))
+
+
+def _where_done(done: jax.Array, fresh: Any, current: Any) -> Any:
+    """Leaf by leaf (leaves ``[B, ...]``): ``fresh`` where ``done [B]``, else ``current``."""
+    return jax.tree.map(lambda new, old: jnp.where(_expand(done, new), new, old), fresh, current)
 
 
 def _zeros_like_shape(tree: Any) -> Any:

@@ -53,6 +53,8 @@ class Algorithm:
         unit: what one update is called in progress and messages (``"update"``).
         max_seeds: the most seeds one run may have (``None``: no limit).
         summary_metrics: extra metrics the final summary prints a seed mean of.
+        curves: ``{metric: file name}`` of learning curves drawn besides ``curve.png`` (the
+            episode return, drawn for every algorithm that reports one).
         num_updates: ``config -> updates`` a run of ``config`` has (``--minutes`` aside).
         steps_per_update: ``config -> env steps`` one update takes per seed, or ``None`` where
             updates are not counted in environment steps (the progress bar then counts updates).
@@ -79,6 +81,7 @@ class Algorithm:
     unit: str = "update"
     max_seeds: int | None = None
     summary_metrics: tuple[str, ...] = ()
+    curves: Mapping[str, str] = dataclasses.field(default_factory=dict)
     num_updates: Callable[[Any], int] = lambda config: config.num_updates
     steps_per_update: Callable[[Any], int] | None = lambda config: config.batch_size
 

@@ -13,6 +13,7 @@ import math
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 
 from rljax import spaces
@@ -125,3 +126,42 @@ class CartPole(Environment[CartPoleState, CartPoleParams]):
     @property
     def name(self) -> str:
         return "CartPole-v1"
+
+
+# --- rendering (see rljax.render; matplotlib is imported on first use) -----------------------
+
+
+class CartPoleRenderer:
+    """The cart on its track between the position limits and the pole on it.
+
+    See :mod:`rljax.render` for the arguments.
+    """
+
+    def __init__(self, fig, env, params, states, actions, returns):
+        from matplotlib.patches import Rectangle
+
+        self.states = states
+        limit = float(np.asarray(params.x_threshold))
+        self.pole = 2.0 * float(np.asarray(params.length))
+        self.ax = ax = fig.add_subplot()
+        ax.set_xlim(-limit - 0.5, limit + 0.5)
+        ax.set_ylim(-0.3, self.pole + 0.6)
+        ax.set_aspect("equal")
+        ax.set_yticks([])
+        ax.axhline(0.0, color="0.3", linewidth=1)
+        for side in (-limit, limit):
+            ax.axvline(side, color="0.7", linestyle=":", linewidth=1)
+        self.w, self.h = 0.5, 0.3
+        self.cart = Rectangle((0, 0), self.w, self.h, color="C0")
+        ax.add_patch(self.cart)
+        (self.rod,) = ax.plot([], [], color="C1", linewidth=4, solid_capstyle="round")
+        self.artists = [self.cart, self.rod]
+
+    def draw(self, t: int) -> None:
+        x = float(self.states.x[t])
+        theta = float(self.states.theta[t])
+        self.cart.set_xy((x - self.w / 2, 0.0))
+        top = self.h
+        self.rod.set_data(
+            [x, x + self.pole * math.sin(theta)], [top, top + self.pole * math.cos(theta)]
+        )

@@ -194,3 +194,48 @@ class EnergyManagement(Environment[EnergyManagementState, EnergyManagementParams
     @property
     def name(self) -> str:
         return "EnergyManagement-v0"
+
+
+# --- rendering (see rljax.render; matplotlib is imported on first use) -----------------------
+
+
+class EnergyManagementRenderer:
+    """Bars per hour: the battery level after it, the demand and the solar output so far.
+
+    See :mod:`rljax.render` for the arguments.
+    """
+
+    def __init__(self, fig, env, params, states, actions, returns):
+        self.states, self.returns = states, returns
+        hours = int(np.asarray(params.max_steps_in_episode))
+        self.hours = hours
+        demand, solar, _ = hourly_profile(np.arange(hours) % 24, params)
+        self.demand, self.solar = np.asarray(demand), np.asarray(solar)
+        self.level = np.asarray(states.level, np.float64)  # [L + 1], after each hour
+        self.ax = ax = fig.add_subplot()
+        x = np.arange(hours)
+        width = 0.28
+        zeros = np.zeros(hours)
+        self.bars = {
+            "battery level [kWh]": ax.bar(x - width, zeros, width, color="C0"),
+            "demand [kW]": ax.bar(x, zeros, width, color="C3"),
+            "solar [kW]": ax.bar(x + width, zeros, width, color="C1"),
+        }
+        top = max(float(np.asarray(params.capacity)), float(self.demand.max()), 1.0)
+        ax.set_ylim(0, 1.05 * top)
+        ax.set_xlim(-1, hours)
+        ax.set_xlabel("hour")
+        ax.legend([b[0] for b in self.bars.values()], list(self.bars), fontsize=7, loc="upper left")
+        self.artists = [rect for bars in self.bars.values() for rect in bars]
+
+    def draw(self, t: int) -> None:
+        done = min(t, self.hours)  # hours played so far
+        values = {
+            "battery level [kWh]": self.level[1 : self.hours + 1],
+            "demand [kW]": self.demand,
+            "solar [kW]": self.solar,
+        }
+        for name, bars in self.bars.items():
+            v = values[name]
+            for h, rect in enumerate(bars):
+                rect.set_height(float(v[h]) if h < done and h < len(v) else 0.0)

@@ -235,3 +235,36 @@ class GridWorld(Environment[GridWorldState, GridWorldParams]):
 
     def __repr__(self) -> str:
         return f"GridWorld(rows={self.rows}, cols={self.cols})"
+
+
+# --- rendering (see rljax.render; matplotlib is imported on first use) -----------------------
+
+
+class GridWorldRenderer:
+    """The maze (walls dark, the goal green) and the agent with its trail.
+
+    See :mod:`rljax.render` for the arguments.
+    """
+
+    def __init__(self, fig, env, params, states, actions, returns):
+        from matplotlib.patches import Rectangle
+
+        self.states = states
+        walls = np.asarray(params.walls, bool)
+        rows, cols = walls.shape
+        self.ax = ax = fig.add_subplot()
+        ax.imshow(walls, cmap="Greys", vmin=0, vmax=1.4, origin="upper")
+        ax.set_xticks(np.arange(-0.5, cols, 1), minor=True)
+        ax.set_yticks(np.arange(-0.5, rows, 1), minor=True)
+        ax.grid(which="minor", color="0.6", linewidth=1)
+        ax.tick_params(which="both", length=0, labelbottom=False, labelleft=False)
+        goal = np.asarray(params.goal)
+        ax.add_patch(Rectangle((goal[1] - 0.5, goal[0] - 0.5), 1, 1, color="tab:green", alpha=0.6))
+        (self.trail,) = ax.plot([], [], "-", color="C3", alpha=0.4, linewidth=2)
+        (self.agent,) = ax.plot([], [], "o", color="C3", markersize=max(4, 60 // max(rows, cols)))
+        self.artists = [self.trail, self.agent]
+
+    def draw(self, t: int) -> None:
+        pos = np.asarray(self.states.pos[: t + 1])
+        self.trail.set_data(pos[:, 1], pos[:, 0])
+        self.agent.set_data([pos[-1, 1]], [pos[-1, 0]])

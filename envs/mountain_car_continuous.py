@@ -138,3 +138,37 @@ class MountainCarContinuous(Environment[MountainCarContinuousState, MountainCarC
     @property
     def name(self) -> str:
         return "MountainCarContinuous-v0"
+
+
+# --- rendering (see rljax.render; matplotlib is imported on first use) -----------------------
+
+
+class MountainCarRenderer:
+    """The car on the hill, the flag at the goal position.
+
+    See :mod:`rljax.render` for the arguments.
+    """
+
+    def __init__(self, fig, env, params, states, actions, returns):
+        self.states = states
+        lo, hi = float(np.asarray(params.min_position)), float(np.asarray(params.max_position))
+        self.ax = ax = fig.add_subplot()
+        xs = np.linspace(lo, hi, 200)
+        ax.plot(xs, self._height(xs), color="0.3")
+        goal = float(np.asarray(params.goal_position))
+        ax.plot([goal, goal], [self._height(goal), self._height(goal) + 0.15], color="g")
+        ax.plot([goal], [self._height(goal) + 0.15], "g>", markersize=8)
+        ax.set_xlim(lo, hi)
+        ax.set_ylim(0.0, 1.2)
+        ax.set_yticks([])
+        ax.set_xlabel("position")
+        (self.car,) = ax.plot([], [], "o", color="C0", markersize=12)
+        self.artists = [self.car]
+
+    @staticmethod
+    def _height(x):
+        return np.sin(3 * np.asarray(x)) * 0.45 + 0.55
+
+    def draw(self, t: int) -> None:
+        x = float(self.states.position[t])
+        self.car.set_data([x], [self._height(x) + 0.03])

@@ -19,6 +19,7 @@ import math
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 
 from rljax import spaces
@@ -113,3 +114,38 @@ class Pendulum(Environment[PendulumState, PendulumParams]):
     @property
     def name(self) -> str:
         return "Pendulum-v1"
+
+
+# --- rendering (see rljax.render; matplotlib is imported on first use) -----------------------
+
+
+class PendulumRenderer:
+    """The pendulum swinging about its pivot, with the torque last applied.
+
+    See :mod:`rljax.render` for the arguments.
+    """
+
+    def __init__(self, fig, env, params, states, actions, returns):
+        self.states, self.actions = states, actions
+        self.length = float(np.asarray(params.l))
+        self.max_torque = float(np.asarray(params.max_torque))
+        self.ax = ax = fig.add_subplot()
+        r = 1.3 * self.length
+        ax.set_xlim(-r, r)
+        ax.set_ylim(-r, r)
+        ax.set_aspect("equal")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        (self.rod,) = ax.plot([], [], color="C3", linewidth=6, solid_capstyle="round")
+        ax.plot([0], [0], "ko", markersize=5)
+        self.text = ax.text(0.02, 0.02, "", transform=ax.transAxes, fontsize=8)
+        self.artists = [self.rod, self.text]
+
+    def draw(self, t: int) -> None:
+        theta = float(self.states.theta[t])  # from upright, counter-clockwise
+        self.rod.set_data([0, -self.length * math.sin(theta)], [0, self.length * math.cos(theta)])
+        if t > 0:
+            torque = float(
+                np.clip(np.ravel(self.actions[t - 1])[0], -self.max_torque, self.max_torque)
+            )
+            self.text.set_text(f"torque {torque:+.2f}")

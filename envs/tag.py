@@ -296,3 +296,49 @@ class Tag(Environment[TagState, TagParams]):
             f"num_evaders={self.num_evaders}, obs_mode={self.obs_mode!r}, "
             f"view_size={self.view_size})"
         )
+
+
+# --- rendering (see rljax.render; matplotlib is imported on first use) -----------------------
+
+
+class TagRenderer:
+    """Chasers (red, numbered) and evaders (blue) on the grid, with their recent trails.
+
+    See :mod:`rljax.render` for the arguments.
+    """
+
+    def __init__(self, fig, env, params, states, actions, returns):
+        from rljax.render import grid_axes
+
+        self.states = states
+        size = int(env.size)
+        self.team = np.asarray(env.team_of_agent)
+        self.ax = ax = grid_axes(fig, size)
+        marker = max(5, 110 // size)
+        self.trails = [
+            ax.plot([], [], "-", color="C3" if team == 0 else "C0", alpha=0.35, linewidth=2)[0]
+            for team in self.team
+        ]
+        colors = ["C3" if team == 0 else "C0" for team in self.team]
+        start = np.asarray(states.pos[0])
+        self.agents = ax.scatter(
+            start[:, 1], start[:, 0], s=marker**2, c=colors, edgecolors="k", zorder=3
+        )
+        self.labels = [
+            ax.text(0, 0, str(i), ha="center", va="center", fontsize=max(5, marker // 2), zorder=4)
+            for i in range(len(self.team))
+        ]
+        self.title = ax.text(0.5, -0.02, "", transform=ax.transAxes, ha="center", va="top")
+        self.artists = [*self.trails, self.agents, *self.labels, self.title]
+
+    def draw(self, t: int) -> None:
+        pos = np.asarray(self.states.pos[max(0, t - 8) : t + 1])  # the last few steps
+        for i, trail in enumerate(self.trails):
+            trail.set_data(pos[:, i, 1], pos[:, i, 0])
+        self.agents.set_offsets(pos[-1][:, ::-1])
+        for label, (row, col) in zip(self.labels, pos[-1], strict=True):
+            label.set_position((col, row))
+        caught = bool(np.any(self.states.caught[t]))
+        chasers, evaders = int(np.sum(self.team == 0)), int(np.sum(self.team == 1))
+        status = "caught!" if caught else "running"
+        self.title.set_text(f"{chasers} chasers (red) vs {evaders} evaders (blue): {status}")

@@ -447,3 +447,47 @@ def greedy_actions(state: TreasureHuntState, params: TreasureHuntParams | None =
     """
     target, found = nearest_points(state.agent_pos, state.treasure_pos, ~state.collected)
     return step_toward(state.agent_pos, target, found)
+
+
+# --- rendering (see rljax.render; matplotlib is imported on first use) -----------------------
+
+
+class TreasureHuntRenderer:
+    """The notebook classic: the grid, agents as numbered discs, remaining treasures as stars and
+    ``treasures collected c/T`` under the grid.
+
+    See :mod:`rljax.render` for the arguments.
+    """
+
+    def __init__(self, fig, env, params, states, actions, returns):
+        from rljax.render import grid_axes
+
+        self.states = states
+        size = int(env.size)
+        self.total = int(np.shape(states.collected)[-1])
+        self.ax = ax = grid_axes(fig, size)
+        marker = max(5, 110 // size)
+        self.treasures = ax.scatter(
+            [], [], s=(1.3 * marker) ** 2, marker="*", color="gold", edgecolors="darkgoldenrod"
+        )
+        colors = [f"C{i % 10}" for i in range(int(env.num_agents))]
+        start = np.asarray(states.agent_pos[0])  # one offset per agent (and per color) from now on
+        self.agents = ax.scatter(
+            start[:, 1], start[:, 0], s=marker**2, c=colors, edgecolors="k", zorder=3
+        )
+        self.labels = [
+            ax.text(0, 0, str(i), ha="center", va="center", fontsize=max(5, marker // 2), zorder=4)
+            for i in range(int(env.num_agents))
+        ]
+        self.title = ax.text(0.5, -0.02, "", transform=ax.transAxes, ha="center", va="top")
+        self.artists = [self.treasures, self.agents, *self.labels, self.title]
+
+    def draw(self, t: int) -> None:
+        collected = np.asarray(self.states.collected[t], bool)
+        treasures = np.asarray(self.states.treasure_pos[t])[~collected]
+        self.treasures.set_offsets(treasures[:, ::-1].reshape(-1, 2))
+        agents = np.asarray(self.states.agent_pos[t])
+        self.agents.set_offsets(agents[:, ::-1])
+        for label, (row, col) in zip(self.labels, agents, strict=True):
+            label.set_position((col, row))
+        self.title.set_text(f"treasures collected {int(collected.sum())}/{self.total}")

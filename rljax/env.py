@@ -1,4 +1,4 @@
-"""The environment contract and the registry (``make`` / ``register``).
+"""The environment contract and the registry (``make`` / ``register`` / ``renderer_for``).
 
 An :class:`Environment` is a static, hashable object holding only shapes and sizes; everything
 numeric lives in an ``EnvParams`` pytree, so ``jax.vmap`` over params gives domain randomisation
@@ -114,29 +114,89 @@ def check_positive(params: Any, *fields: str, allow_zero: bool = False) -> None:
 
 # --- registry ---------------------------------------------------------------------------------
 
-# An entry is a factory, or a "package.module:Attribute" string imported on first use (so that
-# importing rljax does not import every environment).
-_REGISTRY: dict[str, Callable[..., Environment] | str] = {}
+# A factory or renderer may be given as a "package.module:Attribute" string, imported on first use
+# (so that importing rljax imports no environment, and drawing one imports its renderer only then).
+Entry = Callable[..., Any] | str
+
+
+@dataclasses.dataclass(frozen=True)
+class Registration:
+    """What is registered under one environment id.
+
+    Attributes:
+        entry_point: the factory (usually the environment class), or a ``"module:Attribute"``.
+        renderer: the class that draws its episodes (:mod:`rljax.render`), a ``"module:Attribute"``
+            string, or ``None`` (episodes are written as a text replay).
+    """
+
+    entry_point: Entry
+    renderer: Entry | None = None
+
+
+_REGISTRY: dict[str, Registration] = {}
 
 
 def register(
-    env_id: str, entry_point: Callable[..., Environment] | str, *, overwrite: bool = False
+    env_id: str,
+    entry_point: Entry,
+    *,
+    renderer: Entry | None = None,
+    overwrite: bool = False,
 ) -> None:
     """Registers a factory (usually the environment class) under ``env_id``.
 
     ``entry_point`` may also be a ``"package.module:Attribute"`` string, imported on first ``make``.
     Keyword arguments of ``make`` that name a parameter of the factory (static settings such as a
-    grid size) are passed to it; the rest override fields of ``env.default_params``.
+    grid size) are passed to it; the rest override fields of ``env.default_params``. ``renderer``
+    (a class or a lazy string) draws the environment's recorded episodes; see :mod:`rljax.render`.
+    Registering the same entry again is a no-op; a different one needs ``overwrite=True``.
     """
-    if env_id in _REGISTRY and not overwrite:
+    _load_builtin_envs()  # so that a built-in id is taken before anyone registers it
+    registration = Registration(entry_point, renderer)
+    if _REGISTRY.get(env_id, registration) != registration and not overwrite:
         raise ValueError(f"environment id {env_id!r} is already registered")
-    _REGISTRY[env_id] = entry_point
+    _REGISTRY[env_id] = registration
+
+
+def unregister(env_id: str) -> None:
+    """Removes ``env_id`` from the registry (``ValueError`` if it is not registered)."""
+    registration(env_id)
+    del _REGISTRY[env_id]
 
 
 def registered_ids() -> list[str]:
     """All registered environment ids, sorted."""
     _load_builtin_envs()
     return sorted(_REGISTRY)
+
+
+def registration(env_id: str) -> Registration:
+    """What is registered under ``env_id``, unresolved (lazy strings stay strings).
+
+    Raises ``ValueError`` for an unknown id, listing the registered ones and the closest match.
+    """
+    _load_builtin_envs()
+    if env_id not in _REGISTRY:
+        close = difflib.get_close_matches(env_id, _REGISTRY, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ValueError(
+            f"unknown environment id {env_id!r}.{hint} Registered: {', '.join(sorted(_REGISTRY))}"
+        )
+    return _REGISTRY[env_id]
+
+
+def factory(env_id: str) -> Callable[..., Environment]:
+    """The factory ``make(env_id)`` calls (a lazy entry point is imported now)."""
+    return resolve(registration(env_id).entry_point)
+
+
+def renderer_for(env_id: str) -> type | None:
+    """The renderer class registered with ``env_id`` (imported now), or ``None`` if it has none.
+
+    Raises ``ValueError`` for an unknown id, as :func:`make` does.
+    """
+    renderer = registration(env_id).renderer
+    return None if renderer is None else resolve(renderer)
 
 
 def make(env_id: str, **overrides: Any) -> tuple[Environment, Any]:
@@ -146,20 +206,13 @@ def make(env_id: str, **overrides: Any) -> tuple[Environment, Any]:
     an override that names neither a parameter nor a setting, and for a parameter value outside its
     meaning (negative mass, zero capacity, ...).
     """
-    _load_builtin_envs()
-    if env_id not in _REGISTRY:
-        close = difflib.get_close_matches(env_id, _REGISTRY, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ValueError(
-            f"unknown environment id {env_id!r}.{hint} Registered: {', '.join(sorted(_REGISTRY))}"
-        )
-    factory = _resolve(_REGISTRY[env_id])
+    build = factory(env_id)
     try:
-        factory_args = set(inspect.signature(factory).parameters)
+        factory_args = set(inspect.signature(build).parameters)
     except (TypeError, ValueError):
         factory_args = set()
     settings = {k: v for k, v in overrides.items() if k in factory_args}
-    env = factory(**settings)
+    env = build(**settings)
     params = env.default_params
     param_overrides = {k: v for k, v in overrides.items() if k not in factory_args}
     if param_overrides:
@@ -176,7 +229,8 @@ def make(env_id: str, **overrides: Any) -> tuple[Environment, Any]:
     return env, params
 
 
-def _resolve(entry: Callable[..., Environment] | str) -> Callable[..., Environment]:
+def resolve(entry: Entry) -> Any:
+    """``entry`` itself, or the attribute a ``"package.module:Attribute"`` string names."""
     if not isinstance(entry, str):
         return entry
     import importlib

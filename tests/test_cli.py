@@ -19,7 +19,7 @@ import jax
 import numpy as np
 import pytest
 
-from rljax import checkpoint, cli, render
+from rljax import checkpoint, cli
 from rljax.train import ppo
 
 TINY = [
@@ -401,53 +401,3 @@ def test_eval_json_and_gif(full_run):
     assert "return" in out and "mean" in out
     code, _, err = _run_cli(["eval", run_dir, "--seed-index", 2])
     assert code == 2 and "--seed-index" in err
-
-
-# --- rendering ---------------------------------------------------------------------------------
-
-
-def _trajectory(env_id, steps=6):
-    """A short random-action trajectory in the layout ``cli.make_episode_fn`` records."""
-    from rljax.env import make
-
-    env, params = make(env_id)
-    step = jax.jit(env.step)
-    key = jax.random.key(0)
-    obs, state = env.reset(key, params)
-    initial = {"initial_state": state, "initial_obs": obs}
-    record = {"states": [], "obs": [], "actions": [], "rewards": []}
-    for t in range(steps):
-        action = env.action_space(params).sample(jax.random.fold_in(key, t))
-        obs, state, reward, *_ = step(key, state, action, params)
-        for name, value in zip(record, (state, obs, action, reward), strict=True):
-            record[name].append(value)
-    stacked = {
-        name: jax.tree.map(lambda *xs: np.stack(xs), *values) for name, values in record.items()
-    }
-    return env, params, jax.device_get({**initial, **stacked})
-
-
-@pytest.mark.parametrize("env_id", sorted(render.RENDERERS))
-def test_renderers_draw_each_builtin_env(env_id, tmp_path):
-    env, params, traj = _trajectory(env_id)
-    path = render.render_episode(env_id, env, params, traj, 5, tmp_path / "episode", max_frames=4)
-    assert path == tmp_path / "episode.gif"
-    from PIL import Image
-
-    with Image.open(path) as image:
-        assert image.n_frames == 4  # 6 states (reset + 5 steps) subsampled to 4
-
-
-def test_text_replay_for_envs_without_renderer(tmp_path):
-    env, params, traj = _trajectory("CartPole-v1")
-    path = render.render_episode("Custom-v0", env, params, traj, 3, tmp_path / "episode")
-    assert path == tmp_path / "episode.txt"
-    lines = path.read_text().splitlines()
-    assert lines[0].startswith("Custom-v0: 3 steps, return 3.000")
-    assert len(lines) == 2 + 3 and lines[-1].startswith("t=3 action=")
-
-
-def test_frame_indices_subsample_evenly():
-    assert list(render.frame_indices(3, 300)) == [0, 1, 2, 3]
-    idx = render.frame_indices(999, 300)
-    assert len(idx) == 300 and idx[0] == 0 and idx[-1] == 999

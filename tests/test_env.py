@@ -28,11 +28,15 @@ BUILTIN_IDS = [
 @pytest.fixture
 def clean_registry():
     """Restores the registry after a test that registers ids."""
-    rljax.registered_ids()  # built-ins loaded before the snapshot
-    saved = dict(env_module._REGISTRY)
+    saved = {env_id: env_module.registration(env_id) for env_id in rljax.registered_ids()}
     yield
-    env_module._REGISTRY.clear()
-    env_module._REGISTRY.update(saved)
+    for env_id in rljax.registered_ids():
+        if env_id not in saved:
+            env_module.unregister(env_id)
+    for env_id, registration in saved.items():
+        rljax.register(
+            env_id, registration.entry_point, renderer=registration.renderer, overwrite=True
+        )
 
 
 # --- make -------------------------------------------------------------------------------------
@@ -166,10 +170,29 @@ def test_register_lazy_string_entry_point(clean_registry, tmp_path, monkeypatch)
 
 def test_builtin_entry_points_are_lazy_strings():
     # The built-ins are registered as "module:Attr" strings that resolve to the env classes.
-    rljax.registered_ids()
-    entry = env_module._REGISTRY["GridWorld-v0"]
+    entry = env_module.registration("GridWorld-v0").entry_point
     assert isinstance(entry, str)
-    assert env_module._resolve(entry) is GridWorld
+    assert env_module.resolve(entry) is GridWorld
+    assert env_module.factory("GridWorld-v0") is GridWorld
+
+
+def test_register_same_entry_again_is_a_no_op(clean_registry):
+    rljax.register("TestCartPole-v0", CartPole, renderer="some.module:Renderer")
+    rljax.register("TestCartPole-v0", CartPole, renderer="some.module:Renderer")
+    # A different renderer is a different registration.
+    with pytest.raises(ValueError, match="already registered"):
+        rljax.register("TestCartPole-v0", CartPole)
+    assert env_module.registration("TestCartPole-v0").renderer == "some.module:Renderer"
+
+
+def test_unregister_removes_an_id_and_rejects_unknown_ones(clean_registry):
+    rljax.register("TestCartPole-v0", CartPole)
+    env_module.unregister("TestCartPole-v0")
+    assert "TestCartPole-v0" not in rljax.registered_ids()
+    with pytest.raises(ValueError, match="unknown environment id 'TestCartPole-v0'"):
+        env_module.unregister("TestCartPole-v0")
+    with pytest.raises(ValueError, match="unknown environment id"):
+        rljax.make("TestCartPole-v0")
 
 
 # --- every registered environment -------------------------------------------------------------

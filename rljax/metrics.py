@@ -43,27 +43,31 @@ def chunk_rows(
     wall_time: float,
     num_updates: int | None = None,
     names: Sequence[str] | None = None,
+    extra: Sequence[dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
-    """Rows of a chunk, ordered by update then seed.
+    """Rows of a chunk, ordered by update then run.
 
     Args:
-        metrics: ``{name: [S, n]}`` host arrays (``env_steps`` among them).
+        metrics: ``{name: [R, n]}`` host arrays (``env_steps`` among them where the algorithm
+            steps environments).
         first_update: the update number of column 0 (1-based).
-        seeds: the ``S`` seed values, in the order of the leading axis.
+        seeds: the seed value of each of the ``R`` runs, in the order of the leading axis.
         wall_time: Unix time written to every row.
         num_updates: keep only the first ``num_updates`` columns (default: all).
         names: column order of the metrics in a row (default: ``metrics``' own order).
+        extra: per run, fields written into each of its rows (a sweep point's values).
     """
     names = [name for name in (metrics if names is None else names) if name != "env_steps"]
     n = next(iter(metrics.values())).shape[1] if num_updates is None else num_updates
+    steps = metrics.get("env_steps")
     rows = []
     for j in range(n):
         for i, seed in enumerate(seeds):
-            row = {
-                "update": first_update + j,
-                "seed": int(seed),
-                "env_steps": int(metrics["env_steps"][i, j]),
-            }
+            row: dict[str, Any] = {"update": first_update + j, "seed": int(seed)}
+            if extra is not None:
+                row.update(extra[i])
+            if steps is not None:
+                row["env_steps"] = int(steps[i, j])
             row.update({name: json_value(metrics[name][i, j]) for name in names})
             row["wall_time"] = round(wall_time, 3)
             rows.append(row)
@@ -131,7 +135,7 @@ def first_divergence(
     only those are bad, the chunk's last column is blamed.
     """
     first: tuple[int, str] | None = None
-    for name in LOSS_METRICS:
+    for name in (name for name in LOSS_METRICS if name in metrics):
         bad = ~np.isfinite(np.asarray(metrics[name], np.float64))  # [S, n]
         if bad.any():
             seeds, cols = np.nonzero(bad)
@@ -173,25 +177,42 @@ class TensorBoardWriter:
 
 
 class Progress:
-    """A tqdm bar over environment steps (all seeds), showing steps/s and the mean return."""
+    """A tqdm bar over environment steps (all seeds) or updates, with the latest figures.
 
-    def __init__(self, total: int, initial: int = 0, disable: bool = False, desc: str = "train"):
+    ``total=None`` draws an open-ended bar (a run bounded by time, not by updates).
+    """
+
+    def __init__(
+        self,
+        total: int | None,
+        initial: int = 0,
+        disable: bool = False,
+        desc: str = "train",
+        unit: str = "step",
+    ):
         from tqdm.auto import tqdm
 
         self._bar = tqdm(
             total=total,
             initial=initial,
-            unit="step",
-            unit_scale=True,
+            unit=unit,
+            unit_scale=unit == "step",
             dynamic_ncols=True,
             disable=disable,
             desc=desc,
             smoothing=0.3,
         )
 
-    def update(self, steps: int, mean_return: float | None) -> None:
-        if mean_return is not None and math.isfinite(mean_return):
-            self._bar.set_postfix_str(f"return={mean_return:.4g}", refresh=False)
+    def update(self, steps: int, mean_return: float | None = None, **figures: float) -> None:
+        """Advances by ``steps``; shows ``return=`` and each finite figure as ``name=value``."""
+        shown = {"return": mean_return, **figures}
+        parts = [
+            f"{name}={value:.4g}"
+            for name, value in shown.items()
+            if value is not None and math.isfinite(value)
+        ]
+        if parts:
+            self._bar.set_postfix_str(" ".join(parts), refresh=False)
         self._bar.update(steps)
 
     def close(self) -> None:

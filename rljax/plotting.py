@@ -96,7 +96,7 @@ def plot_scores(
     ax = fig.add_subplot()
     opponents = list(dict.fromkeys(row["opponent"] for row in rows))
     for i, opponent in enumerate(opponents):
-        mine = sorted((r for r in rows if r["opponent"] == opponent), key=lambda r: r["iteration"])
+        mine = sorted((r for r in rows if r["opponent"] == opponent), key=lambda r: r["update"])
         minutes = np.array([r["train_seconds"] / 60.0 for r in mine])
         score = np.array([r["score"] for r in mine])
         low = np.array([r["ci_low"] for r in mine])
@@ -110,6 +110,45 @@ def plot_scores(
     ax.grid(alpha=0.3)
     if opponents:
         ax.legend(loc="lower right")
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path)
+    return path
+
+
+def plot_sweep(
+    rows: Sequence[dict[str, Any]],
+    path: str | os.PathLike,
+    labels: Sequence[str],
+    metric: str = "episode_return",
+    title: str | None = None,
+) -> Path:
+    """One curve per sweep point (rows carry ``"point"``), each the mean over its seeds with a
+    ± std band, against environment steps. ``labels[p]`` names point ``p`` in the legend."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6.4, 4.0), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    for point, label in enumerate(labels):
+        mine = [row for row in rows if row.get("point") == point]
+        if not mine:
+            continue
+        steps, values, seeds = curve_arrays(mine, metric)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mean = np.nanmean(values, axis=0)
+            std = np.nanstd(values, axis=0)
+        color = f"C{point % 10}"
+        ax.plot(steps, mean, color=color, linewidth=2, label=f"{label} ({len(seeds)} seeds)")
+        ax.fill_between(steps, mean - std, mean + std, color=color, alpha=0.2)
+    ax.legend(loc="best")
+    ax.set_xlabel("environment steps (per seed)")
+    ax.set_ylabel(metric.replace("_", " "))
+    ax.grid(alpha=0.3)
     if title:
         ax.set_title(title)
     fig.tight_layout()

@@ -7,7 +7,19 @@ Atomicity. Orbax writes a checkpoint into ``<update>.orbax-checkpoint-tmp-<n>/``
 ``commit_success.txt`` in it when every array is on disk, and only then renames the directory to
 ``<update>/``. A process killed mid-write therefore leaves a temporary directory, never a
 ``<update>/``; :func:`updates` goes further and also ignores any ``<update>/`` lacking the commit
-file (a copy cut short by hand, say). Restoring always picks the newest complete checkpoint.
+file (a copy cut short by hand, say).
+
+Integrity. Every checkpoint carries a SHA-256 digest of each leaf (over its dtype, shape and
+bytes), stored in the checkpoint's own Orbax metadata (``_CHECKPOINT_METADATA``), which is written
+inside the temporary directory and so commits with the arrays. A restore recomputes the digests
+and raises :class:`CheckpointCorrupt` on any difference, as it does when Orbax cannot read a
+damaged file; a checkpoint written before digests existed restores unverified.
+:func:`restore_latest_intact` falls back to the newest checkpoint that is intact.
+
+Structure. With a ``target``, the saved leaf paths, shapes and dtypes (Orbax's metadata) are
+compared with the target's before any array is read; a difference raises
+:class:`CheckpointMismatch` naming the leaves (a configuration that no longer matches its run),
+where Orbax itself would silently slice a larger saved array or fail with an unrelated error.
 
 Typed PRNG keys (``jax.random.key``) are not serialisable arrays: :func:`save` stores their
 ``jax.random.key_data`` (``uint32 [..., 2]`` for threefry) instead. ``restore(run_dir,
@@ -18,9 +30,15 @@ keys as their raw ``uint32`` data).
 
 from __future__ import annotations
 
+import contextlib
+import gc
+import hashlib
+import json
+import logging
 import os
 import re
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +47,50 @@ import numpy as np
 
 CHECKPOINT_DIR = "checkpoints"
 COMMIT_FILE = "commit_success.txt"  # orbax's marker of a finished checkpoint
+METADATA_FILE = "_CHECKPOINT_METADATA"  # orbax's per-checkpoint JSON, custom metadata included
+DIGEST_KEY = "rljax_leaf_sha256"  # in each checkpoint's Orbax custom metadata: {path: hex}
 _STEP_RE = re.compile(r"^\d+$")
+_MAX_LISTED = 4  # leaves named in one error message before "and N more"
+
+
+class CheckpointError(Exception):
+    """A checkpoint cannot be restored (corrupt, not matching the target, or none intact)."""
+
+
+class CheckpointCorrupt(CheckpointError):
+    """A checkpoint's files are damaged: Orbax cannot read them, or a leaf's digest differs.
+
+    Attributes: ``directory`` (the run's checkpoint directory), ``update`` and ``reason`` (one
+    line, e.g. ``"checksum mismatch in state/params/w"``).
+    """
+
+    def __init__(self, directory: Path, update: int, reason: str):
+        self.directory, self.update, self.reason = Path(directory), int(update), reason
+        super().__init__(f"checkpoint {update} in {directory} is corrupt ({reason})")
+
+
+class CheckpointMismatch(CheckpointError):
+    """The saved tree's structure, shapes or dtypes differ from the restore target's.
+
+    Attributes: ``directory``, ``update`` and ``differences`` (one line per differing leaf path,
+    e.g. ``"state/params/w: saved float32[64,4], expected float32[32,4]"``).
+    """
+
+    def __init__(self, directory: Path, update: int, differences: list[str]):
+        self.directory, self.update = Path(directory), int(update)
+        self.differences = list(differences)
+        listed = "; ".join(differences[:_MAX_LISTED])
+        more = len(differences) - _MAX_LISTED
+        more_text = f"; and {more} more" if more > 0 else ""
+        super().__init__(
+            f"checkpoint {update} in {directory} does not match the expected state "
+            f"({len(differences)} leaves differ: {listed}{more_text}); was the configuration "
+            "changed since it was saved?"
+        )
 
 
 def checkpoint_dir(run_dir: str | os.PathLike) -> Path:
+    """``RUN_DIR/checkpoints``, where each checkpoint is a ``<update>/`` directory."""
     return Path(run_dir) / CHECKPOINT_DIR
 
 
@@ -74,6 +132,110 @@ def _key_impl(key: jax.Array | jax.ShapeDtypeStruct) -> Any:
         jax.eval_shape(lambda k: found.append(jax.random.key_impl(k)), key)
         return found[0]
     return jax.random.key_impl(key)
+
+
+# --- leaf paths, digests and structure ---------------------------------------------------------
+
+
+def _path_name(path: tuple[Any, ...]) -> str:
+    """``"state/params/w"`` for a key path, the same whether a node is a dataclass (attribute
+    keys), a dict (as Orbax restores it) or a sequence."""
+    parts = []
+    for entry in path:
+        for attribute in ("key", "name", "idx"):
+            if hasattr(entry, attribute):
+                parts.append(str(getattr(entry, attribute)))
+                break
+        else:
+            parts.append(str(entry))
+    return "/".join(parts)
+
+
+def _named_leaves(tree: Any) -> dict[str, Any]:
+    """``{path name: leaf}`` over the leaves of ``tree`` (``None`` and empty nodes have none)."""
+    return {_path_name(p): x for p, x in jax.tree_util.tree_flatten_with_path(tree)[0]}
+
+
+def _leaf_digest(x: Any) -> str:
+    """SHA-256 (hex) of a leaf's dtype, shape and C-order bytes."""
+    array = np.ascontiguousarray(np.asarray(x))
+    h = hashlib.sha256(f"{array.dtype.str}|{array.shape}|".encode())
+    h.update(array.tobytes())
+    return h.hexdigest()
+
+
+def leaf_digests(tree: Any) -> dict[str, str]:
+    """``{leaf path: SHA-256 hex}`` of a host tree of arrays (typed keys already as key data)."""
+    return {name: _leaf_digest(x) for name, x in _named_leaves(tree).items()}
+
+
+def _describe(shape: tuple[int, ...], dtype: Any) -> str:
+    return f"{np.dtype(dtype).name}[{','.join(str(int(s)) for s in shape)}]"
+
+
+def _expected(x: Any) -> tuple[tuple[int, ...], np.dtype, bool]:
+    """``(shape, dtype, is_python_scalar)`` of a target leaf."""
+    if isinstance(x, bool | int | float | complex) and not isinstance(x, np.generic):
+        return (), np.asarray(x).dtype, True
+    dtype = x.dtype if hasattr(x, "dtype") else np.asarray(x).dtype
+    return tuple(np.shape(x)), np.dtype(dtype), False
+
+
+def _differences(saved: dict[str, Any], target: dict[str, Any]) -> list[str]:
+    """One line per leaf path where the saved metadata and the target disagree.
+
+    A Python scalar in the target accepts a saved scalar of the same kind (integer, float, bool):
+    it is restored with the saved dtype.
+    """
+    lines = []
+    for name in sorted(set(saved) | set(target)):
+        if name not in target:
+            meta = saved[name]
+            lines.append(f"{name}: saved {_describe(meta.shape, meta.dtype)}, not expected")
+            continue
+        shape, dtype, scalar = _expected(target[name])
+        if name not in saved:
+            lines.append(f"{name}: expected {_describe(shape, dtype)}, not in the checkpoint")
+            continue
+        meta = saved[name]
+        saved_shape, saved_dtype = tuple(meta.shape), np.dtype(meta.dtype)
+        if scalar:
+            same_dtype = saved_dtype.kind == dtype.kind or {saved_dtype.kind, dtype.kind} <= {
+                "i",
+                "u",
+            }
+        else:
+            same_dtype = saved_dtype == dtype
+        if saved_shape != shape or not same_dtype:
+            lines.append(
+                f"{name}: saved {_describe(saved_shape, saved_dtype)}, "
+                f"expected {_describe(shape, dtype)}"
+            )
+    return lines
+
+
+def _abstract_target(target_data: Any, saved: dict[str, Any]) -> Any:
+    """The target as ``ShapeDtypeStruct``s for Orbax; Python scalars take the saved dtype."""
+
+    def abstract(path, x):
+        shape, dtype, scalar = _expected(x)
+        if scalar:
+            dtype = np.dtype(saved[_path_name(path)].dtype)
+        return jax.ShapeDtypeStruct(shape, dtype)
+
+    return jax.tree_util.tree_map_with_path(abstract, target_data)
+
+
+def _one_line(error: BaseException) -> str:
+    """``"ValueError: DATA_LOSS: ..."``: the first line of an error, at most 200 characters."""
+    text = str(error).strip().splitlines()
+    first = text[0] if text else ""
+    if len(first) > 200:
+        first = first[:197] + "..."
+    return f"{type(error).__name__}: {first}" if first else type(error).__name__
+
+
+# --- the directory ----------------------------------------------------------------------------
 
 
 def _complete(path: Path) -> bool:
@@ -125,7 +287,6 @@ class Checkpointer:
             raise ValueError(f"max_to_keep must be >= 1 or None, got {max_to_keep}")
         self.run_dir = Path(run_dir)
         self.max_to_keep = max_to_keep
-        self._ocp = ocp
         self._checkpointer = ocp.StandardCheckpointer()
 
     @property
@@ -135,7 +296,8 @@ class Checkpointer:
     def save(self, update: int, tree: Any) -> Path:
         """Writes ``tree`` (typed keys allowed) as the checkpoint of ``update``, atomically.
 
-        An existing checkpoint of the same update is replaced. Returns its directory.
+        The per-leaf digests go into the same checkpoint's metadata, so they commit with it. An
+        existing checkpoint of the same update is replaced. Returns its directory.
         """
         update = int(update)
         if update < 0:
@@ -147,7 +309,7 @@ class Checkpointer:
         if path.exists():
             _remove(path)
         tree = jax.device_get(keys_to_data(tree))
-        self._checkpointer.save(path, tree)
+        self._checkpointer.save(path, tree, custom_metadata={DIGEST_KEY: leaf_digests(tree)})
         self._checkpointer.wait_until_finished()
         if self.max_to_keep is not None:
             for old in updates(self.run_dir)[: -self.max_to_keep]:
@@ -155,29 +317,116 @@ class Checkpointer:
         return path
 
     def restore(self, update: int | None = None, target: Any = None) -> Any:
-        """The checkpoint of ``update`` (default: the newest complete one).
+        """The checkpoint of ``update`` (default: the newest complete one), verified.
 
         With ``target`` (a pytree of arrays or ``jax.ShapeDtypeStruct``s shaped like the saved
         one), the result has its structure and typed keys; without, the saved pytree of arrays.
+
+        Raises ``FileNotFoundError`` when there is no such complete checkpoint,
+        :class:`CheckpointMismatch` when ``target`` differs from what was saved (checked before
+        reading any array) and :class:`CheckpointCorrupt` when the files cannot be read or a
+        leaf's digest differs.
         """
         if update is None:
             update = latest_update(self.run_dir)
             if update is None:
                 raise FileNotFoundError(f"no complete checkpoint in {self.directory}")
-        path = self.directory / str(int(update))
+        update = int(update)
+        path = (self.directory / str(update)).absolute()
         if not _complete(path):
             raise FileNotFoundError(
                 f"no complete checkpoint of update {update} in {self.directory}; "
                 f"available: {updates(self.run_dir)}"
             )
+        digests = self._digests(path, update)
+        with _quiet_orbax():
+            try:
+                item = self._checkpointer.metadata(path).item_metadata
+            except Exception as error:  # any unreadable metadata file
+                raise CheckpointCorrupt(self.directory, update, _one_line(error)) from error
+        if item is None:  # Orbax logs and returns None when its array metadata is unreadable
+            raise CheckpointCorrupt(self.directory, update, "its array metadata cannot be read")
+        saved = _named_leaves(item.tree)
+
         if target is None:
-            return self._checkpointer.restore(path.absolute())
-        abstract = jax.tree.map(
-            lambda x: jax.ShapeDtypeStruct(np.shape(x), getattr(x, "dtype", np.asarray(x).dtype)),
-            keys_to_data(target),
+            data = self._read(path, update, None)
+        else:
+            target_data = keys_to_data(target)
+            differences = _differences(saved, _named_leaves(target_data))
+            if differences:
+                raise CheckpointMismatch(self.directory, update, differences)
+            data = self._read(path, update, _abstract_target(target_data, saved))
+        if digests is not None:
+            self._verify(update, data, digests)
+        return data if target is None else data_to_keys(data, target)
+
+    def restore_latest_intact(
+        self, target: Any = None, log: Callable[[str], None] | None = None
+    ) -> tuple[int, Any]:
+        """``(update, tree)`` of the newest complete checkpoint that is intact.
+
+        Complete checkpoints are tried newest first; a :class:`CheckpointCorrupt` one is skipped,
+        and once one restores, ``log`` (if given) receives ONE line naming what was skipped, e.g.
+        ``"checkpoint 40 in runs/x/checkpoints is corrupt (checksum mismatch in state/params/w);
+        using checkpoint 30"``. Raises ``FileNotFoundError`` when there is no complete checkpoint,
+        :class:`CheckpointError` (one line, naming each checkpoint and what was wrong with it)
+        when none is intact, and :class:`CheckpointMismatch` at once when ``target`` does not fit
+        (an older checkpoint of the same run would not fit either).
+        """
+        candidates = updates(self.run_dir)[::-1]
+        if not candidates:
+            raise FileNotFoundError(f"no complete checkpoint in {self.directory}")
+        skipped: list[CheckpointCorrupt] = []
+        for update in candidates:
+            try:
+                tree = self.restore(update, target)
+            except CheckpointCorrupt as error:
+                skipped.append(error)
+                continue
+            if skipped and log is not None:
+                log(f"{_skipped_text(self.directory, skipped)}; using checkpoint {update}")
+            return update, tree
+        raise CheckpointError(f"no intact checkpoint: {_skipped_text(self.directory, skipped)}")
+
+    def _digests(self, path: Path, update: int) -> dict[str, str] | None:
+        """The digests saved with a checkpoint, or ``None`` for one written before them.
+
+        Read from Orbax's metadata file directly: Orbax logs a damaged one and carries on
+        without its custom metadata, which would pass a corrupt checkpoint as an old one.
+        """
+        file = path / METADATA_FILE
+        if not file.exists():
+            return None
+        try:
+            custom = json.loads(file.read_text(encoding="utf-8")).get("custom_metadata") or {}
+        except (ValueError, AttributeError, OSError) as error:
+            reason = f"{METADATA_FILE} is unreadable: {_one_line(error)}"
+            raise CheckpointCorrupt(self.directory, update, reason) from error
+        digests = custom.get(DIGEST_KEY)
+        if digests is not None and not isinstance(digests, dict):
+            raise CheckpointCorrupt(self.directory, update, f"{METADATA_FILE} has no valid digests")
+        return digests
+
+    def _read(self, path: Path, update: int, abstract: Any) -> Any:
+        with _quiet_orbax():
+            try:
+                if abstract is None:
+                    return self._checkpointer.restore(path)
+                return self._checkpointer.restore(path, abstract)
+            except Exception as error:  # a damaged file: tensorstore/Orbax errors of any type
+                # Orbax's sibling reads fail too; let their unretrieved errors go quietly now.
+                gc.collect()
+                raise CheckpointCorrupt(self.directory, update, _one_line(error)) from error
+
+    def _verify(self, update: int, data: Any, digests: dict[str, str]) -> None:
+        actual = leaf_digests(jax.device_get(data))
+        bad = sorted(
+            name for name in set(actual) | set(digests) if actual.get(name) != digests.get(name)
         )
-        data = self._checkpointer.restore(path.absolute(), abstract)
-        return data_to_keys(data, target)
+        if bad:
+            listed = ", ".join(bad[:_MAX_LISTED])
+            more = f" and {len(bad) - _MAX_LISTED} more" if len(bad) > _MAX_LISTED else ""
+            raise CheckpointCorrupt(self.directory, update, f"checksum mismatch in {listed}{more}")
 
     def close(self) -> None:
         self._checkpointer.close()
@@ -187,6 +436,35 @@ class Checkpointer:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+class _DropRecords(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return False
+
+
+@contextlib.contextmanager
+def _quiet_orbax():
+    """Silences the ``asyncio`` and ``absl`` loggers while Orbax reads a checkpoint: a damaged
+    file makes Orbax log each failed read (tracebacks of a screen each) besides raising, and the
+    raised error is reported here in one line instead."""
+    drop = _DropRecords()
+    loggers = [logging.getLogger("asyncio"), logging.getLogger("absl")]
+    for logger in loggers:
+        logger.addFilter(drop)
+    try:
+        yield
+    finally:
+        for logger in loggers:
+            logger.removeFilter(drop)
+
+
+def _skipped_text(directory: Path, skipped: list[CheckpointCorrupt]) -> str:
+    if len(skipped) == 1:
+        return str(skipped[0])
+    reasons = "; ".join(f"{e.update}: {e.reason}" for e in skipped)
+    names = ", ".join(str(e.update) for e in skipped)
+    return f"checkpoints {names} in {directory} are corrupt ({reasons})"
 
 
 def _remove(path: Path) -> None:
@@ -211,13 +489,25 @@ def save(run_dir: str | os.PathLike, update: int, pytree: Any, max_to_keep: int 
 
 
 def restore(run_dir: str | os.PathLike, update: int | None = None, target: Any = None) -> Any:
-    """Restores a checkpoint of ``run_dir`` (the newest complete one by default).
+    """Restores a checkpoint of ``run_dir`` (the newest complete one by default), verified.
 
     ``restore(run_dir)`` returns the saved pytree as arrays: for a ``rljax train`` run,
     ``{"state": {"params", "opt_state", "env_state", "key" (uint32 key data), "update_step",
     ...}, "update": int}`` with a leading seed axis on every state leaf. Pass ``target`` (e.g. a
     freshly initialised state wrapped the same way) to get that structure back, typed keys
-    included.
+    included. Raises as :meth:`Checkpointer.restore` does.
     """
     with Checkpointer(run_dir) as checkpointer:
         return checkpointer.restore(update, target)
+
+
+def restore_latest_intact(
+    run_dir: str | os.PathLike, target: Any = None, log: Callable[[str], None] | None = None
+) -> tuple[int, Any]:
+    """``(update, tree)`` of the newest intact checkpoint of ``run_dir``, skipping corrupt ones.
+
+    ``log`` is called with one line when a newer checkpoint was skipped (``log=print`` will do).
+    Raises as :meth:`Checkpointer.restore_latest_intact` does.
+    """
+    with Checkpointer(run_dir) as checkpointer:
+        return checkpointer.restore_latest_intact(target, log)

@@ -113,11 +113,14 @@ class Evaluation:
     seed) -> evaluate(state, update) -> [row, ...]`` builds the evaluator once per run; its rows
     (JSON objects) go to ``metrics.jsonl`` with ``"kind": "eval"``. ``plot(rows, path)`` draws
     them to ``RUN_DIR/<plot_file>``; ``summarize(rows) -> str`` prints the last ones;
-    ``progress(row) -> (label, value)`` shows one figure per row on the progress bar.
+    ``progress(row) -> (label, value)`` shows one figure per row on the progress bar;
+    ``check(config, settings)`` raises ``ValueError`` for settings that cannot work with the
+    config, before anything is written or compiled.
     """
 
     settings_cls: type
     make: Callable[..., Callable[[Any, int], list[dict[str, Any]]]]
+    check: Callable[[Any, Any], None] | None = None
     plot_file: str | None = None
     plot: Callable[[list[dict[str, Any]], Any], None] | None = None
     summarize: Callable[[list[dict[str, Any]]], str] | None = None

@@ -84,6 +84,8 @@ def make_spec(
         every = default_checkpoint_every(num_updates, chunk) if chunk and chunk > 0 else 1
     if algorithm.evaluation is not None:
         evaluation = algorithm.evaluation.settings_cls() if evaluation is None else evaluation
+        if algorithm.evaluation.check is not None:
+            algorithm.evaluation.check(config, evaluation)
         eval_every = 4 * chunk if eval_every is None and chunk else eval_every
     points = 1
     for _, values in sweep:
@@ -268,7 +270,7 @@ def _locked_run(spec, run_dir, resume, progress, log, stop_after_updates, chunk_
         + (f" x {num_updates} {algorithm.unit}s" if budget is None else f", {spec.minutes:g} min")
         + (f" x {steps} env steps" if steps and budget is None else "")
         + f", chunks of {spec.chunk_updates}"
-        + (f", {spec.seed_groups} groups side by side" if spec.seed_groups > 1 else "")
+        + (f", {spec.seed_groups} seed groups side by side" if spec.seed_groups > 1 else "")
         + f", run dir {run_dir}"
     )
     if resume:
@@ -305,7 +307,10 @@ def _locked_run(spec, run_dir, resume, progress, log, stop_after_updates, chunk_
     else:
         total = None if open_total else num_updates
         bar = metrics.Progress(total, start, not progress, desc=algorithm.name, unit="it")
-    extra = [{"point": p, **spec.points[p]} for p in spec.point_of_run] if spec.sweep else None
+    # A sweep point's values under "sweep": a swept "lr" must not clash with the "lr" metric.
+    extra = None
+    if spec.sweep:
+        extra = [{"point": p, "sweep": spec.points[p]} for p in spec.point_of_run]
     names = algorithm.metric_names
     update, last_checkpoint, eval_seconds = start, (start if restored else None), 0.0
     figures: dict[str, float] = {}

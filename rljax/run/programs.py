@@ -86,6 +86,10 @@ class SeedPrograms:
     def _hparams_for(self, width: int) -> Any:
         import jax
 
+        from rljax.configs import leaf_names
+
+        if not leaf_names(type(self.config)):
+            return None  # nothing vmappable: the programs take no hyperparameters
         hparams = self.config.hparams()
         if not self.batched_hparams:
             return hparams

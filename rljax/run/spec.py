@@ -183,6 +183,10 @@ class RunSpec:
         import jax.numpy as jnp
         import numpy as np
 
+        from rljax.configs import leaf_names
+
+        if not leaf_names(type(self.config)):
+            return None  # nothing vmappable (AlphaZero)
         base = self.config.hparams()
         if not self.sweep:
             return base

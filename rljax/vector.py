@@ -15,6 +15,13 @@ CartPole at 3.6 G steps/s at batch 65536 (1.3x gymnax) against 0.11 G for the co
 Ranking the finished envs so that both modes hand out the same states cost 30 % of the GPU
 throughput, so the two modes draw different (equally independent) reset states.
 
+Multi-agent environments and two-player games (a reward of shape ``[N]`` per environment, see
+``Environment.reward_shape``) batch as they are: ``obs [B, N, ...]``, ``action [B, N]``,
+``reward [B, N]``. Their episode statistics add up entry 0 of the reward: team 0's in a
+multi-agent environment (the shared team reward of Treasure Hunt, the chasers' in Tag), player 0's
+in a two-player game. :class:`rljax.multiagent.MultiAgentView` is the view for centralised critics
+(the global state kept in ``info["final_obs"]``), as MAPPO uses.
+
 Semantics match :class:`rljax.wrappers.AutoReset` (Gymnasium's same-step auto-reset, terminal
 observation in ``info["final_obs"]``) and :class:`rljax.wrappers.EpisodeStatistics`, except that
 which reset state an environment receives depends on the batch (it is still a deterministic
@@ -44,11 +51,12 @@ class VecEnv:
     """``num_envs`` copies of ``env`` sharing one ``params``, stepped together.
 
     ``reset(key, params) -> (obs [B, ...], state)`` and
-    ``step(key, state, action [B, ...], params) -> (obs, state, reward [B], terminated [B],
-    truncated [B], info)`` each take ONE key for the whole batch. ``info`` holds ``final_obs``
-    ``[B, ...]`` plus ``episode_return``/``episode_length`` (of each env's last finished episode)
-    and ``episode_done`` ``[B]`` (an episode ended this step), along with the environment's own
-    info entries stacked over the batch.
+    ``step(key, state, action [B, ...], params) -> (obs, state, reward [B, *reward_shape],
+    terminated [B], truncated [B], info)`` each take ONE key for the whole batch. ``info`` holds
+    ``final_obs`` ``[B, ...]`` plus ``episode_return``/``episode_length`` (of each env's last
+    finished episode; the return of reward entry 0 when the reward is a vector ``[B, N]``) and
+    ``episode_done`` ``[B]`` (an episode ended this step), along with the environment's own info
+    entries stacked over the batch.
 
     ``reset_mode`` picks how finished envs get reset states: ``"compact"`` draws only as many as
     finished (fastest on a CPU), ``"dense"`` draws for every env and selects (no control flow:
@@ -116,7 +124,9 @@ class VecEnv:
 
         reset = self._reset_all if self.resets_densely() else self._reset_finished
         next_obs, env_state = reset(key_reset, done, obs, env_state, params)
-        new_state, stats = update_episode_statistics(state, env_state, reward, done)
+        new_state, stats = update_episode_statistics(
+            state, env_state, _statistics_reward(reward), done
+        )
         info = {**info, "final_obs": obs, **stats}
         return next_obs, new_state, reward, terminated, truncated, info
 
@@ -183,6 +193,14 @@ class VecEnv:
                     f"VecEnv of {self.num_envs} envs needs actions of shape "
                     f"{(self.num_envs, *space.shape)} for {space!r}, got shape {shape}"
                 )
+
+
+def _statistics_reward(reward: jax.Array) -> jax.Array:
+    """float ``[B]``: what the episode statistics add up from ``reward [B]`` or ``[B, N, ...]``:
+    the reward itself, or its entry 0 (team 0, player 0) when each env gives a vector."""
+    if reward.ndim == 1:
+        return reward
+    return reward.reshape(reward.shape[0], -1)[:, 0]
 
 
 def _expand(mask: jax.Array, like: jax.Array) -> jax.Array:

@@ -480,3 +480,68 @@ def test_finished_index_finds_envs_by_rank(num_envs):
             expected[: len(wanted)] = wanted
             got = np.asarray(finished.lookup(first, count))
             np.testing.assert_array_equal(got, expected, err_msg=f"rate {rate}, first {first}")
+
+
+# --- multi-agent environments and two-player games through make_vec ---------------------------
+
+
+@pytest.mark.parametrize("env_id", ["TreasureHunt-v0", "Tag-v0"])
+@pytest.mark.parametrize("reset_mode", ["compact", "dense"])
+def test_make_vec_multi_agent(env_id, reset_mode):
+    """Per-agent rewards [B, N]; the statistics add up team 0's reward; time-limit resets."""
+    num_envs, steps, limit = 3, 14, 4
+    venv, params = make_vec(env_id, num_envs, max_steps_in_episode=limit)
+    venv.reset_mode = reset_mode
+    num_agents = venv.env.num_agents
+    obs, state = venv.reset(jax.random.key(0), params)
+    assert obs.shape[:2] == (num_envs, num_agents)
+    space = venv.action_space(params)
+
+    @jax.jit
+    def rollout(key, state, params):
+        def body(state, key):
+            key_act, key_step = jax.random.split(key)
+            action = space.sample_batch(key_act, num_envs)
+            obs, state, reward, terminated, truncated, info = venv.step(
+                key_step, state, action, params
+            )
+            return state, (obs, reward, terminated, truncated, info)
+
+        return jax.lax.scan(body, state, jax.random.split(key, steps))[1]
+
+    obs, reward, terminated, truncated, info = jax.device_get(
+        rollout(jax.random.key(1), state, params)
+    )
+    assert obs.shape[:3] == (steps, num_envs, num_agents)
+    assert reward.shape == (steps, num_envs, num_agents) and reward.dtype == np.float32
+    assert terminated.shape == truncated.shape == (steps, num_envs)
+    assert info["episode_return"].shape == (steps, num_envs)
+    done = terminated | truncated
+    np.testing.assert_array_equal(info["episode_done"], done)
+    # Every episode is cut at the time limit at the latest, and then starts again.
+    assert done.any(axis=0).all()
+    running, length = np.zeros(num_envs, np.float32), np.zeros(num_envs, np.int32)
+    for t in range(steps):
+        running += reward[t, :, 0]
+        length += 1
+        assert (length <= limit).all()
+        for b in np.flatnonzero(done[t]):
+            assert info["episode_return"][t, b] == pytest.approx(running[b])
+            assert info["episode_length"][t, b] == length[b]
+            running[b], length[b] = 0.0, 0
+    np.testing.assert_array_equal(truncated, truncated & (info["episode_length"] == limit))
+
+
+def test_make_vec_board_game_counts_player_0():
+    venv, params = make_vec("TicTacToe-v0", 4)
+    _, state = venv.reset(jax.random.key(0), params)
+    step = jax.jit(venv.step)
+    # Player 0 plays cells 0, 1, 2 (top row) while player 1 plays 3, 4: player 0 wins on ply 5.
+    for ply, cell in enumerate([0, 3, 1, 4, 2]):
+        action = jnp.full((4,), cell, jnp.int32)
+        _, state, reward, terminated, _, info = step(jax.random.key(ply), state, action, params)
+    assert reward.shape == (4, 2)
+    np.testing.assert_array_equal(reward, np.tile([1.0, -1.0], (4, 1)))
+    assert terminated.all()
+    np.testing.assert_array_equal(info["episode_return"], np.ones(4))
+    np.testing.assert_array_equal(info["episode_length"], np.full(4, 5))

@@ -13,7 +13,7 @@ Two measurements, each ours against pgx on identical inputs, prints one JSON lin
   no key is needed); pgx's by ``pgx.experimental.auto_reset`` with one key per game, the way pgx's
   own examples step a batch.
 - **Search** (searches/s): ``mctx.gumbel_muzero_policy``, 32 simulations, batch 1024, the same
-  128x128 MLP and parameters, through the same :class:`rljax.search.GameModel` glue: over our
+  128x128 MLP and parameters, through the same :class:`rljax.games.search.GameModel` glue: over our
   Connect Four (``GameModel.for_env``) and over pgx's (``pgx_env.step`` and its observation). The
   roots are the same positions (a few random moves into a game). To show where the time goes, the
   search's ``recurrent_fn`` alone (game step + network) and the search with a network-free model
@@ -42,8 +42,8 @@ from pgx.experimental import auto_reset
 from rljax.benchmarking import emit
 from rljax.envs.connect_four import ConnectFour
 from rljax.envs.tic_tac_toe import TicTacToe
+from rljax.games.search import GameModel
 from rljax.networks import PolicyValueMLP
-from rljax.search import GameModel
 
 GAMES = {
     "TicTacToe-v0": (TicTacToe, "tic_tac_toe"),

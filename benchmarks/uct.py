@@ -1,14 +1,15 @@
 """Baseline search speed on Connect Four: batched UCT simulations/s and minimax moves/s.
 
-UCT (:func:`rljax.baselines.uct_player`, random rollouts) searches a batch of games in lockstep;
-the figure is the aggregate rate, ``batch * num_simulations / run time``, from the opening
-position (the longest rollouts, so the slowest case) and from random early-middle-game positions
-(8 to 16 plies in). The anchor is OpenSpiel's Python ``MCTSBot`` (random-rollout evaluator) at
-about 8 000 simulations/s on Connect Four, a quoted figure (OpenSpiel is not installed here), so
-it is printed with ``"anchor_source": "quoted"``; the issue's target is a ratio of at least 100.
+UCT (:func:`rljax.games.baselines.uct_player`, random rollouts) searches a batch of games in
+lockstep; the figure is the aggregate rate, ``batch * num_simulations / run time``, from the
+opening position (the longest rollouts, so the slowest case) and from random early-middle-game
+positions (8 to 16 plies in). The anchor is OpenSpiel's Python ``MCTSBot`` (random-rollout
+evaluator) at about 8 000 simulations/s on Connect Four, a quoted figure (OpenSpiel is not
+installed here), so it is printed with ``"anchor_source": "quoted"``; the issue's target is a
+ratio of at least 100.
 
-Minimax (:func:`rljax.baselines.alphabeta_player`, depth 4, the full-width expansion) is timed
-in moves/s over a batch of random positions (0 to 20 plies in); it has no anchor.
+Minimax (:func:`rljax.games.baselines.alphabeta_player`, depth 4, the full-width expansion) is
+timed in moves/s over a batch of random positions (0 to 20 plies in); it has no anchor.
 
 Compile time is timed apart (``jit(f).lower(...).compile()``); run time is the median of
 ``--repeats`` calls after a warm-up call. The machines are shared: quote ratios and medians, not
@@ -31,9 +32,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rljax.baselines import alphabeta_player, uct_player
 from rljax.benchmarking import emit
 from rljax.envs.connect_four import ConnectFour
+from rljax.games.baselines import alphabeta_player, uct_player
 
 OPENSPIEL_MCTS_SIMS_PER_S = 8_000.0  # OpenSpiel's Python MCTSBot, Connect Four (quoted)
 

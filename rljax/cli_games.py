@@ -34,6 +34,8 @@ from rljax.cli import (
     _parse_int,
     _write_json_atomic,
 )
+from rljax.games import check_game
+from rljax.games.arena import score_outcomes
 
 METRICS_FILE = "metrics.jsonl"
 SCORES_FILE = "scores.png"
@@ -211,7 +213,7 @@ def _run_from_args(args: argparse.Namespace) -> tuple[_Run, Path]:
 
 
 def _check_opponents(env_id: str, opponents: list[str]) -> None:
-    from rljax import players
+    from rljax.games import players
 
     for spec in opponents:
         name = spec.partition(":")[0]
@@ -232,8 +234,8 @@ class Evaluator:
     def __init__(self, run: _Run):
         import jax
 
-        from rljax import players
-        from rljax.arena import play_colours
+        from rljax.games import players
+        from rljax.games.arena import play_colours
         from rljax.train import alphazero
 
         self.run = run
@@ -253,7 +255,7 @@ class Evaluator:
     def evaluate(self, params: Any, iteration: int) -> dict[str, dict[str, Any]]:
         import jax
 
-        from rljax.arena import play_both_colours
+        from rljax.games.arena import play_both_colours
 
         results = {}
         for i, (spec, program) in enumerate(self.programs.items()):
@@ -261,25 +263,6 @@ class Evaluator:
             runner = functools.partial(program, params)
             results[spec] = score_outcomes(play_both_colours(runner, key, self.num_games))
         return results
-
-
-def score_outcomes(outcomes: Any) -> dict[str, Any]:
-    """Wins, draws, losses, score and its 95 % Wilson interval from outcomes ``[G]`` (1, 0, -1)."""
-    from rljax.arena import wilson_interval
-
-    games = len(outcomes)
-    wins, draws = int((outcomes == 1).sum()), int((outcomes == 0).sum())
-    score = (wins + 0.5 * draws) / games
-    low, high = wilson_interval(score, games)
-    return {
-        "games": games,
-        "wins": wins,
-        "draws": draws,
-        "losses": games - wins - draws,
-        "score": score,
-        "ci_low": low,
-        "ci_high": high,
-    }
 
 
 def train_alphazero(args: argparse.Namespace) -> int:
@@ -550,15 +533,14 @@ def add_arena(commands: argparse._SubParsersAction) -> None:
 def arena(args: argparse.Namespace) -> int:
     import jax
 
-    from rljax import players
-    from rljax.arena import match
     from rljax.env import make
+    from rljax.games import players
+    from rljax.games.arena import match
 
     try:
         if args.games < 2 or args.games % 2:
             raise CliError(f"--games={args.games} must be an even number >= 2 (colours alternate)")
-        if args.env not in ("TicTacToe-v0", "ConnectFour-v0"):
-            raise CliError(f"--env={args.env!r}: allowed TicTacToe-v0, ConnectFour-v0")
+        check_game(args.env, "--env")
         label_a, act_a = players.parse(args.player_a, args.env, args.simulations)
         label_b, act_b = players.parse(args.player_b, args.env, args.simulations)
     except (CliError, ValueError, FileNotFoundError) as error:
@@ -619,12 +601,11 @@ def play(args: argparse.Namespace, input_fn=input, print_fn=print) -> int:
     import jax.numpy as jnp
     import numpy as np
 
-    from rljax import players
     from rljax.env import make
+    from rljax.games import players
 
     try:
-        if args.env not in ("TicTacToe-v0", "ConnectFour-v0"):
-            raise CliError(f"GAME={args.env!r}: allowed TicTacToe-v0, ConnectFour-v0")
+        check_game(args.env, "GAME")
         label, act = players.parse(args.opponent, args.env, args.simulations)
     except (CliError, ValueError, FileNotFoundError) as error:
         return _fail("rljax play", str(error))

@@ -10,7 +10,7 @@ import pytest
 
 import rljax
 from rljax.checkpoint import keys_to_data
-from rljax.perfect_play import check_never_loses
+from rljax.games.perfect_play import check_never_loses
 from rljax.train import alphazero as az
 
 # --- config ------------------------------------------------------------------------------------

@@ -13,10 +13,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rljax import baselines
-from rljax.arena import match, play_games, wilson_interval
 from rljax.envs.connect_four import ConnectFour
 from rljax.envs.tic_tac_toe import TicTacToe
+from rljax.games import baselines
+from rljax.games.arena import match, play_games, score_outcomes, wilson_interval
 
 C4 = ConnectFour()
 TTT = TicTacToe()
@@ -325,3 +325,19 @@ def test_wilson_interval():
     assert (
         wilson_interval(1.0, 200)[1] == pytest.approx(1.0) and wilson_interval(1.0, 200)[0] > 0.98
     )
+
+
+def test_score_outcomes_tallies_and_agrees_with_match():
+    outcomes = np.array([1, 1, 0, -1, 1, 0, -1, -1, -1, 1], np.int32)
+    result = score_outcomes(outcomes)
+    assert (result["games"], result["wins"], result["draws"], result["losses"]) == (10, 4, 2, 4)
+    assert result["score"] == pytest.approx(0.5)
+    assert (result["ci_low"], result["ci_high"]) == wilson_interval(0.5, 10)
+
+    def first_cell(key, states):
+        return jnp.argmax(states.legal_action_mask, -1).astype(jnp.int32)
+
+    played = match(TTT, first_cell, first_cell, jax.random.key(0), 7)
+    scored = score_outcomes(played["outcomes"])
+    assert scored["score"] == played["score"]
+    assert (scored["ci_low"], scored["ci_high"]) == played["ci95"]

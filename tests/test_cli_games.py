@@ -8,7 +8,8 @@ import jax
 import numpy as np
 import pytest
 
-from rljax import checkpoint, cli, cli_games, players
+from rljax import checkpoint, cli, cli_games
+from rljax.games import players
 from rljax.metrics import read_jsonl
 from rljax.train import alphazero as az
 

@@ -10,7 +10,7 @@ import pytest
 
 from rljax.envs.connect_four import ConnectFour
 from rljax.envs.tic_tac_toe import TicTacToe
-from rljax.search import GameModel
+from rljax.games.search import GameModel
 
 LOWEST = np.finfo(np.float32).min
 NUM_SIMULATIONS = 128

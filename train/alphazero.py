@@ -4,15 +4,14 @@ One iteration, as one XLA program:
 
 1. **Self-play.** ``selfplay_games`` games are played in lockstep from the opening by the current
    *best* network (AlphaGo Zero's data generator), each move chosen by
-   ``mctx.gumbel_muzero_policy`` with the game itself as the model (:mod:`rljax.search`). The loop
-   stops as soon as every game has ended. With ``random_opening_plies = K`` each game first plays
-   a random number (0..K) of uniformly random moves, which are not learned from: self-play alone
-   rarely visits the positions a weak or odd opponent creates, and an agent that must answer
-   *every* reply (the Tic-Tac-Toe target) has to have seen them. Each position keeps the
-   search's ``action_weights``
-   (policy target) and, once its game is over, the final outcome from the mover's view (value
-   target). Whole games are played inside one iteration, so every stored position has its true
-   outcome and nothing is cut off at a window's edge.
+   ``mctx.gumbel_muzero_policy`` with the game itself as the model (:mod:`rljax.games.search`).
+   The loop stops as soon as every game has ended. With ``random_opening_plies = K`` each game
+   first plays a random number (0..K) of uniformly random moves, which are not learned from:
+   self-play alone rarely visits the positions a weak or odd opponent creates, and an agent that
+   must answer *every* reply (the Tic-Tac-Toe target) has to have seen them. Each position keeps
+   the search's ``action_weights`` (policy target) and, once its game is over, the final outcome
+   from the mover's view (value target). Whole games are played inside one iteration, so every
+   stored position has its true outcome and nothing is cut off at a window's edge.
 2. **Replay.** Positions go into a ring buffer of the most recent ``replay_size``; finished-game
    slots are compacted first so no space is spent on padding.
 3. **Learning.** ``train_steps`` Adam(W) steps on uniform minibatches from the replay: softmax cross
@@ -35,23 +34,24 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 from flax import struct
 
-from rljax.env import make, registered_ids
+from rljax.configs import ConfigBase, field
+from rljax.env import make
+from rljax.games import game_ids
+from rljax.games.search import GameModel
 from rljax.networks import PolicyValueMLP, PolicyValueResNet
-from rljax.search import GameModel
 
 NETWORKS = ("mlp", "resnet")
-GAME_IDS = ("TicTacToe-v0", "ConnectFour-v0")
 
 
 @dataclasses.dataclass(frozen=True)
-class Config:
+class Config(ConfigBase):
     """AlphaZero settings. Defaults are sized for a 2-core CPU and Connect Four.
 
     They are the settings of the measured 20-minute Connect Four runs in benchmarks/RESULTS.md
@@ -59,51 +59,53 @@ class Config:
     simulations a move, with the self-play groups side by side on the 2 cores).
     """
 
-    env_id: str = "ConnectFour-v0"
-    network: str = "mlp"  # "mlp" (CPU) or "resnet" (GPU/TPU)
-    hidden_sizes: tuple[int, ...] = (256, 256, 256)  # mlp
-    channels: int = 64  # resnet
-    num_blocks: int = 4  # resnet
-    selfplay_games: int = 512  # games played in parallel in one iteration
-    # The self-play games are split into this many equal groups, each with its own random stream
-    # (so the split is part of the result). One program vmaps over them; the CLI on a CPU plays
-    # each group on its own core at the same time (see make_parallel_iterations).
-    selfplay_groups: int = 2
-    num_simulations: int = 16  # per self-play move
-    max_num_considered_actions: int = 16
-    gumbel_scale: float = 1.0  # root Gumbel noise in self-play (exploration)
-    # Each game opens with 0..this many uniformly random moves (not learned from): self-play
-    # then sees positions its own play would never reach, which opponents do reach.
-    random_opening_plies: int = 6
-    replay_size: int = 200_000  # positions kept
-    batch_size: int = 512
-    train_steps: int = 96  # gradient steps per iteration
-    lr: float = 1e-3
-    # Cosine decay of the learning rate from lr to lr * lr_final_fraction over this many
-    # iterations (then held); 0 keeps it constant. Measured on Connect Four (20 minutes, decay
-    # over 360 of 410 iterations): 0.877 against UCT-1000, no better than constant (0.892).
-    lr_decay_iterations: int = 0
-    lr_final_fraction: float = 0.1
-    weight_decay: float = 1e-4
-    max_grad_norm: float = 1.0
-    mirror: bool = True  # left-right reflection of sampled positions
-    num_iterations: int = 100
-    gate_every: int = 5  # iterations between arena gates
-    gate_games: int = 128  # games per gate, half with each colour (64 passed weak candidates)
-    gate_simulations: int = 32
-    gate_threshold: float = 0.55  # score the candidate needs to replace the best
+    # Runs saved before the field existed played self-play as one group.
+    LEGACY_DEFAULTS: ClassVar[dict[str, Any]] = {"selfplay_groups": 1}
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "hidden_sizes", tuple(int(h) for h in self.hidden_sizes))
-        self._validate()
+    env_id: str = field("ConnectFour-v0", "two-player game (also --env)")
+    network: str = field("mlp", "policy-value network: mlp (CPU) or resnet (GPU/TPU)")
+    hidden_sizes: tuple[int, ...] = field((256, 256, 256), "MLP hidden layer sizes")
+    channels: int = field(64, "resnet channels")
+    num_blocks: int = field(4, "resnet residual blocks")
+    selfplay_games: int = field(512, "games played in parallel per iteration")
+    # The split is part of the result (each group has its own random stream). One program vmaps
+    # over the groups; on a CPU the CLI plays each on its own core (see ParallelIterations).
+    selfplay_groups: int = field(
+        2,
+        "self-play games split into this many groups, each with its own random stream; on a "
+        "multi-core CPU the groups play side by side, one per core",
+    )
+    num_simulations: int = field(16, "search simulations per self-play move")
+    max_num_considered_actions: int = field(16, "Gumbel MuZero root actions considered")
+    gumbel_scale: float = field(1.0, "root Gumbel noise in self-play")
+    # Self-play then sees positions its own play would never reach, which opponents do reach.
+    random_opening_plies: int = field(
+        6, "each self-play game opens with 0..N uniformly random moves (not learned from)"
+    )
+    replay_size: int = field(200_000, "positions kept in the replay buffer")
+    batch_size: int = field(512, "training minibatch size")
+    train_steps: int = field(96, "gradient steps per iteration")
+    lr: float = field(1e-3, "AdamW learning rate (the peak, with --lr-decay-iterations)")
+    # Measured on Connect Four (20 minutes, decay over 360 of 410 iterations): 0.877 against
+    # UCT-1000, no better than constant (0.892).
+    lr_decay_iterations: int = field(0, "iterations of cosine learning-rate decay (0: constant)")
+    lr_final_fraction: float = field(
+        0.1, "learning rate at the end of the decay, as a fraction of --lr"
+    )
+    weight_decay: float = field(1e-4, "AdamW weight decay")
+    max_grad_norm: float = field(1.0, "global gradient-norm clip")
+    mirror: bool = field(True, "reflect sampled positions left-right (symmetry augmentation)")
+    num_iterations: int = field(100, "iterations to run (without --minutes)")
+    gate_every: int = field(5, "iterations between arena gates")
+    # 64 games passed weak candidates.
+    gate_games: int = field(128, "games per gate (half with each colour)")
+    gate_simulations: int = field(32, "search simulations per move in the gate")
+    gate_threshold: float = field(0.55, "score the candidate needs to replace the best network")
 
-    def _validate(self) -> None:
-        def fail(field: str, allowed: str) -> None:
-            raise ValueError(f"Config.{field}={getattr(self, field)!r} is invalid: {allowed}")
-
-        if self.env_id not in GAME_IDS:
-            games = [g for g in GAME_IDS if g in registered_ids()]
-            fail("env_id", f"must be a two-player board game: one of {', '.join(games)}")
+    def validate(self) -> None:
+        fail = self.fail
+        if self.env_id not in game_ids():
+            fail("env_id", f"must be a two-player board game: one of {', '.join(game_ids())}")
         if self.network not in NETWORKS:
             fail("network", f"must be one of {', '.join(NETWORKS)}")
         positive = (
@@ -119,19 +121,18 @@ class Config:
             "gate_every",
             "gate_simulations",
         )
-        for field in positive:
-            value = getattr(self, field)
-            if not isinstance(value, int) or value < 1:
-                fail(field, "must be an integer >= 1")
+        for name in positive:
+            if getattr(self, name) < 1:
+                fail(name, "must be an integer >= 1")
         if self.selfplay_games % self.selfplay_groups:
             fail("selfplay_groups", f"must divide selfplay_games={self.selfplay_games}")
-        if not isinstance(self.gate_games, int) or self.gate_games < 2 or self.gate_games % 2:
+        if self.gate_games < 2 or self.gate_games % 2:
             fail("gate_games", "must be an even integer >= 2 (half the games with each colour)")
         if not self.hidden_sizes or any(h < 1 for h in self.hidden_sizes):
             fail("hidden_sizes", "must be a non-empty sequence of sizes >= 1")
-        if not isinstance(self.random_opening_plies, int) or self.random_opening_plies < 0:
+        if self.random_opening_plies < 0:
             fail("random_opening_plies", "must be an integer >= 0")
-        if not isinstance(self.lr_decay_iterations, int) or self.lr_decay_iterations < 0:
+        if self.lr_decay_iterations < 0:
             fail("lr_decay_iterations", "must be an integer >= 0 (0: constant learning rate)")
         if not 0.0 <= self.lr_final_fraction <= 1.0:
             fail("lr_final_fraction", "must be in [0, 1]")
@@ -143,9 +144,9 @@ class Config:
             )
         if not self.lr > 0:
             fail("lr", "must be > 0")
-        for field in ("weight_decay", "gumbel_scale"):
-            if not getattr(self, field) >= 0:
-                fail(field, "must be >= 0")
+        for name in ("weight_decay", "gumbel_scale"):
+            if not getattr(self, name) >= 0:
+                fail(name, "must be >= 0")
         if not self.max_grad_norm > 0:
             fail("max_grad_norm", "must be > 0")
         if not 0.0 <= self.gate_threshold <= 1.0:
@@ -160,19 +161,14 @@ class Config:
     def positions_per_iteration(self) -> int:
         return self.selfplay_games * self.max_plies
 
-    def to_dict(self) -> dict[str, Any]:
-        out = dataclasses.asdict(self)
-        out["hidden_sizes"] = list(self.hidden_sizes)
-        return out
-
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> Config:
+        """The config of a ``to_dict`` mapping (older runs get :attr:`LEGACY_DEFAULTS`)."""
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - names)
         if unknown:
             raise ValueError(f"unknown AlphaZero config fields {unknown}; allowed: {sorted(names)}")
-        # Runs saved before the field existed played self-play as one group.
-        return cls(**{"selfplay_groups": 1, **values})
+        return super().from_dict(values)
 
 
 @struct.dataclass
@@ -458,7 +454,7 @@ def make_gate_games(config: Config, model: GameModel, env: Any):
     Both networks search with ``gate_simulations`` and root noise (so the games differ); ``first``
     always moves first. ``+1`` where it won, ``0`` a draw, ``-1`` a loss.
     """
-    from rljax.arena import play_games
+    from rljax.games.arena import play_games
 
     def games(first: Any, second: Any, key: jax.Array) -> jax.Array:
         act_first = make_search_player(model, first, config.gate_simulations, gumbel_scale=1.0)

@@ -4,9 +4,9 @@ Every player is ``act(key, states) -> actions``: a batch of game states (leading
 in, one legal move per game (int32 ``[B]``) out, pure and jittable. So an arena, a test or a
 person at the terminal can pit any two of them::
 
-    agent = rljax.players.load("runs/ConnectFour-v0-alphazero-...", num_simulations=64)
-    uct = rljax.players.make("uct", num_simulations=1000)
-    rljax.arena.match(env, agent, uct, key, num_games=200)
+    agent = rljax.games.players.load("runs/ConnectFour-v0-alphazero-...", num_simulations=64)
+    uct = rljax.games.players.make("uct", num_simulations=1000)
+    rljax.games.arena.match(env, agent, uct, key, num_games=200)
 
 Baselines (``make``): ``"random"`` (uniform over legal moves), ``"uct"`` (Monte Carlo tree search
 with random playouts; ``num_simulations``), ``"alphabeta"`` (depth-limited minimax with
@@ -31,8 +31,8 @@ _DEFAULT_ARGUMENT = {"uct": "num_simulations", "alphabeta": "depth"}
 
 def make(name: str, env_id: str = "ConnectFour-v0", **kwargs: Any) -> Player:
     """A baseline player by name: ``make("uct", num_simulations=1000)``, ``make("random")``."""
-    from rljax import baselines
     from rljax.env import make as make_env
+    from rljax.games import baselines
 
     if name not in BASELINES:
         raise ValueError(f"unknown player {name!r}: allowed {', '.join(BASELINES)}")

@@ -1,7 +1,7 @@
 """Batched matches between two players of a two-player board game.
 
 A player is ``act(key, states) -> int32 [B]`` over a batch of game states (the agent's and the
-baselines' signature, :mod:`rljax.baselines`). A batch of games runs in one compiled
+baselines' signature, :mod:`rljax.games.baselines`). A batch of games runs in one compiled
 ``while_loop``: each ply, both players are called on the full batch and each game takes the move
 of the player whose turn it is; finished games stand still. Players must therefore accept
 finished states (the game ignores their move). A match plays each colour as its own batch, the two
@@ -9,6 +9,8 @@ side by side on a multi-core CPU.
 
     result = match(env, uct_player(env, 1000), random_player(env), jax.random.key(0), 200)
     result["score"], result["ci95"]
+
+:func:`score_outcomes` tallies any outcomes ``[G]`` (wins, draws, losses, score, Wilson interval).
 """
 
 from __future__ import annotations
@@ -21,8 +23,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rljax.baselines import Player
 from rljax.envs.board_game import BoardGame
+from rljax.games.baselines import Player
 
 
 def play_colours(
@@ -81,6 +83,23 @@ def wilson_interval(score: float, n: int, z: float = 1.959964) -> tuple[float, f
     centre = (score + z * z / (2 * n)) / denom
     half = z * math.sqrt(score * (1.0 - score) / n + z * z / (4 * n * n)) / denom
     return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def score_outcomes(outcomes: Any) -> dict[str, Any]:
+    """Wins, draws, losses, score and its 95 % Wilson interval from outcomes ``[G]`` (1, 0, -1)."""
+    games = len(outcomes)
+    wins, draws = int((outcomes == 1).sum()), int((outcomes == 0).sum())
+    score = (wins + 0.5 * draws) / games
+    low, high = wilson_interval(score, games)
+    return {
+        "games": games,
+        "wins": wins,
+        "draws": draws,
+        "losses": games - wins - draws,
+        "score": score,
+        "ci_low": low,
+        "ci_high": high,
+    }
 
 
 def play_both_colours(runner: Any, key: jax.Array, num_games: int) -> np.ndarray:

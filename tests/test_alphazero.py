@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import rljax
+from rljax import configs
 from rljax.checkpoint import keys_to_data
 from rljax.games.perfect_play import check_never_loses
 from rljax.train import alphazero as az
@@ -45,11 +46,26 @@ def test_config_round_trips_through_a_dict():
         az.Config.from_dict({**config.to_dict(), "bogus": 1})
 
 
+def test_every_config_field_carries_its_help_and_none_is_a_leaf():
+    helps = {f.name: f.metadata.get(configs.HELP) for f in dataclasses.fields(az.Config)}
+    missing = [name for name, text in helps.items() if not text]
+    assert not missing, missing
+    assert configs.field_help(az.Config)["env_id"] == "two-player game (also --env)"
+    assert configs.leaf_names(az.Config) == ()
+
+
+def test_config_types_are_checked_before_the_rules():
+    with pytest.raises(ValueError, match=re.escape("Config.num_simulations=1.5 is invalid")):
+        az.Config(num_simulations=1.5)
+    assert az.Config(hidden_sizes=[8, 8]).hidden_sizes == (8, 8)
+
+
 def test_saved_configs_without_selfplay_groups_load_as_one_group():
     saved = az.Config(env_id="TicTacToe-v0", selfplay_games=8).to_dict()
     del saved["selfplay_groups"]  # written before the field existed
     assert az.Config.from_dict(saved).selfplay_groups == 1
     assert az.Config().selfplay_groups == 2
+    assert az.Config.LEGACY_DEFAULTS == {"selfplay_groups": 1}
 
 
 # --- replay and symmetry -----------------------------------------------------------------------

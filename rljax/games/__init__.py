@@ -30,7 +30,7 @@ def is_game(env_id: str) -> bool:
     if isinstance(build, type):
         return issubclass(build, BoardGame)
     env, _ = make(env_id)
-    return isinstance(env.unwrapped, BoardGame)
+    return isinstance(env, BoardGame)
 
 
 def game_ids() -> list[str]:

@@ -1,0 +1,15 @@
+"""Learning parts shared by the algorithms in :mod:`rljax.train`, one concern per module.
+
+- :mod:`~rljax.learning.distributions`: categorical, diagonal Gaussian and tanh-squashed Gaussian
+  policies (noise drawn ahead for whole rollouts, sampling, log-probability, entropy, mode);
+- :mod:`~rljax.learning.returns`: GAE, n-step returns and TD(lambda), each treating termination
+  (no future) and truncation (bootstrap from the final observation) differently;
+- :mod:`~rljax.learning.running_stats`: running mean and variance for normalisation;
+- :mod:`~rljax.learning.optim`: the optimiser chain, learning-rate annealing and epochs of
+  shuffled minibatches;
+- :mod:`~rljax.learning.episodes`: whole evaluation episodes of a policy (single- or
+  multi-agent), optionally recorded for :mod:`rljax.render`.
+
+Modules are imported on their own (``from rljax.learning import returns``); this package imports
+none of them, so using one does not load the others.
+"""

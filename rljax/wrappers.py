@@ -23,6 +23,7 @@ from flax import struct
 
 from rljax import spaces
 from rljax.env import Environment, StepResult
+from rljax.learning.running_stats import RunningMeanStd
 
 
 class Wrapper(Environment):
@@ -161,18 +162,17 @@ class EpisodeStatistics(Wrapper):
 @struct.dataclass
 class NormalizeObservationState:
     env_state: Any
-    mean: jax.Array  # running mean of observations, obs shape
-    var: jax.Array  # running (population) variance, obs shape
-    count: jax.Array  # number of observations folded in (float32, starts at epsilon)
+    stats: RunningMeanStd  # of the observations seen so far (obs shape, float32)
 
 
 class NormalizeObservation(Wrapper):
     """Normalises observations to zero mean and unit variance with running statistics in the state.
 
-    Each observation (reset and step alike) is folded into the statistics before it is normalised,
-    as Gymnasium's ``NormalizeObservation`` does; ``info["final_obs"]`` (if present) is normalised
-    with the same statistics. The result is clipped to ``[-clip, clip]`` (``clip=None`` disables
-    it). Under ``jax.vmap`` every environment keeps its own statistics.
+    Each observation (reset and step alike) is folded into the statistics
+    (:class:`rljax.learning.running_stats.RunningMeanStd`, a batch of one) before it is
+    normalised, as Gymnasium's ``NormalizeObservation`` does; ``info["final_obs"]`` (if present)
+    is normalised with the same statistics. The result is clipped to ``[-clip, clip]``
+    (``clip=None`` disables it). Under ``jax.vmap`` every environment keeps its own statistics.
     """
 
     def __init__(self, env: Environment, epsilon: float = 1e-8, clip: float | None = 10.0):
@@ -180,41 +180,25 @@ class NormalizeObservation(Wrapper):
         self.epsilon = float(epsilon)
         self.clip = None if clip is None else float(clip)
 
-    def _normalize(self, obs: jax.Array, mean: jax.Array, var: jax.Array) -> jax.Array:
-        out = (obs - mean) / jnp.sqrt(var + self.epsilon)
-        if self.clip is not None:
-            out = jnp.clip(out, -self.clip, self.clip)
-        return out.astype(jnp.float32)
-
-    def _update(
-        self, state: NormalizeObservationState, obs: jax.Array
-    ) -> NormalizeObservationState:
-        # Chan et al.'s parallel update with a batch of one observation.
-        count = state.count + 1.0
-        delta = obs - state.mean
-        mean = state.mean + delta / count
-        m2 = state.var * state.count + jnp.square(delta) * state.count / count
-        return state.replace(mean=mean, var=m2 / count, count=count)
+    def _normalize(self, obs: jax.Array, stats: RunningMeanStd) -> jax.Array:
+        return stats.normalize(obs, self.clip, self.epsilon).astype(jnp.float32)
 
     def reset_env(self, key: jax.Array, params: Any) -> tuple[Any, NormalizeObservationState]:
         obs, env_state = self._env.reset(key, params)
         obs = jnp.asarray(obs, jnp.float32)
-        state = NormalizeObservationState(
-            env_state, jnp.zeros_like(obs), jnp.ones_like(obs), jnp.asarray(1e-4, jnp.float32)
-        )
-        state = self._update(state, obs)
-        return self._normalize(obs, state.mean, state.var), state
+        stats = RunningMeanStd.create(obs.shape).update(obs[None])
+        return self._normalize(obs, stats), NormalizeObservationState(env_state, stats)
 
     def step_env(self, key, state: NormalizeObservationState, action, params) -> StepResult:
         obs, env_state, reward, terminated, truncated, info = self._env.step(
             key, state.env_state, action, params
         )
         obs = jnp.asarray(obs, jnp.float32)
-        state = self._update(state.replace(env_state=env_state), obs)
+        stats = state.stats.update(obs[None])
         if "final_obs" in info:
-            info = {**info, "final_obs": self._normalize(info["final_obs"], state.mean, state.var)}
-        obs = self._normalize(obs, state.mean, state.var)
-        return obs, state, reward, terminated, truncated, info
+            info = {**info, "final_obs": self._normalize(info["final_obs"], stats)}
+        obs = self._normalize(obs, stats)
+        return obs, NormalizeObservationState(env_state, stats), reward, terminated, truncated, info
 
     def observation_space(self, params: Any) -> spaces.Box:
         shape = self._env.observation_space(params).shape

@@ -290,19 +290,19 @@ def test_normalize_observation_running_stats_match_numpy():
 
     for t in (9, T - 1):
         mean, var = _expected_running_stats(seen[: t + 2])
-        np.testing.assert_allclose(states.mean[t], mean, rtol=1e-4, atol=1e-7)
-        np.testing.assert_allclose(states.var[t], var, rtol=1e-4)
-        np.testing.assert_allclose(states.count[t], t + 2 + 1e-4, rtol=1e-6)
+        np.testing.assert_allclose(states.stats.mean[t], mean, rtol=1e-4, atol=1e-7)
+        np.testing.assert_allclose(states.stats.var[t], var, rtol=1e-4)
+        np.testing.assert_allclose(states.stats.count[t], t + 2 + 1e-4, rtol=1e-6)
     # With many observations the prior no longer matters: plain numpy mean / var.
-    np.testing.assert_allclose(states.mean[-1], seen.mean(axis=0), rtol=1e-3, atol=1e-6)
-    np.testing.assert_allclose(states.var[-1], seen.var(axis=0), rtol=1e-3)
+    np.testing.assert_allclose(states.stats.mean[-1], seen.mean(axis=0), rtol=1e-3, atol=1e-6)
+    np.testing.assert_allclose(states.stats.var[-1], seen.var(axis=0), rtol=1e-3)
 
     # Each returned obs (and final_obs) is normalised with the statistics that include it.
     obs, _, _, _, info = jax.tree.map(np.asarray, out)
-    scale = np.sqrt(np.asarray(states.var) + wrapped.epsilon)
-    np.testing.assert_allclose(obs, (raw_obs - states.mean) / scale, rtol=1e-5, atol=1e-5)
+    scale = np.sqrt(np.asarray(states.stats.var) + wrapped.epsilon)
+    np.testing.assert_allclose(obs, (raw_obs - states.stats.mean) / scale, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(
-        info["final_obs"], (raw_final - states.mean) / scale, rtol=1e-5, atol=1e-5
+        info["final_obs"], (raw_final - states.stats.mean) / scale, rtol=1e-5, atol=1e-5
     )
     done = np.asarray(out[2]) | np.asarray(out[3])
     assert done.any()
@@ -352,9 +352,9 @@ def test_normalize_observation_reset_obs_normalised():
     wrapped = NormalizeObservation(env)
     obs, state = wrapped.reset(jax.random.key(0), params)
     raw, _ = env.reset(jax.random.key(0), params)
-    np.testing.assert_allclose(state.mean, np.asarray(raw) / (1 + 1e-4), rtol=1e-5)
-    assert float(state.count) == pytest.approx(1.0 + 1e-4)
-    expected = (np.asarray(raw) - state.mean) / np.sqrt(state.var + wrapped.epsilon)
+    np.testing.assert_allclose(state.stats.mean, np.asarray(raw) / (1 + 1e-4), rtol=1e-5)
+    assert float(state.stats.count) == pytest.approx(1.0 + 1e-4)
+    expected = (np.asarray(raw) - state.stats.mean) / np.sqrt(state.stats.var + wrapped.epsilon)
     np.testing.assert_allclose(obs, expected, rtol=1e-5, atol=1e-7)
 
 

@@ -308,7 +308,7 @@ class TagRenderer:
     """
 
     def __init__(self, fig, env, params, states, actions, returns):
-        from rljax.render import grid_axes
+        from rljax.render import GridAgents, caption_below, grid_axes
 
         self.states = states
         size = int(env.size)
@@ -320,24 +320,15 @@ class TagRenderer:
             for team in self.team
         ]
         colors = ["C3" if team == 0 else "C0" for team in self.team]
-        start = np.asarray(states.pos[0])
-        self.agents = ax.scatter(
-            start[:, 1], start[:, 0], s=marker**2, c=colors, edgecolors="k", zorder=3
-        )
-        self.labels = [
-            ax.text(0, 0, str(i), ha="center", va="center", fontsize=max(5, marker // 2), zorder=4)
-            for i in range(len(self.team))
-        ]
-        self.title = ax.text(0.5, -0.02, "", transform=ax.transAxes, ha="center", va="top")
-        self.artists = [*self.trails, self.agents, *self.labels, self.title]
+        self.agents = GridAgents(ax, states.pos[0], colors, marker)
+        self.title = caption_below(ax)
+        self.artists = [*self.trails, *self.agents.artists, self.title]
 
     def draw(self, t: int) -> None:
         pos = np.asarray(self.states.pos[max(0, t - 8) : t + 1])  # the last few steps
         for i, trail in enumerate(self.trails):
             trail.set_data(pos[:, i, 1], pos[:, i, 0])
-        self.agents.set_offsets(pos[-1][:, ::-1])
-        for label, (row, col) in zip(self.labels, pos[-1], strict=True):
-            label.set_position((col, row))
+        self.agents.move(pos[-1])
         caught = bool(np.any(self.states.caught[t]))
         chasers, evaders = int(np.sum(self.team == 0)), int(np.sum(self.team == 1))
         status = "caught!" if caught else "running"

@@ -460,7 +460,7 @@ class TreasureHuntRenderer:
     """
 
     def __init__(self, fig, env, params, states, actions, returns):
-        from rljax.render import grid_axes
+        from rljax.render import GridAgents, caption_below, grid_axes
 
         self.states = states
         size = int(env.size)
@@ -471,23 +471,13 @@ class TreasureHuntRenderer:
             [], [], s=(1.3 * marker) ** 2, marker="*", color="gold", edgecolors="darkgoldenrod"
         )
         colors = [f"C{i % 10}" for i in range(int(env.num_agents))]
-        start = np.asarray(states.agent_pos[0])  # one offset per agent (and per color) from now on
-        self.agents = ax.scatter(
-            start[:, 1], start[:, 0], s=marker**2, c=colors, edgecolors="k", zorder=3
-        )
-        self.labels = [
-            ax.text(0, 0, str(i), ha="center", va="center", fontsize=max(5, marker // 2), zorder=4)
-            for i in range(int(env.num_agents))
-        ]
-        self.title = ax.text(0.5, -0.02, "", transform=ax.transAxes, ha="center", va="top")
-        self.artists = [self.treasures, self.agents, *self.labels, self.title]
+        self.agents = GridAgents(ax, states.agent_pos[0], colors, marker)
+        self.title = caption_below(ax)
+        self.artists = [self.treasures, *self.agents.artists, self.title]
 
     def draw(self, t: int) -> None:
         collected = np.asarray(self.states.collected[t], bool)
         treasures = np.asarray(self.states.treasure_pos[t])[~collected]
         self.treasures.set_offsets(treasures[:, ::-1].reshape(-1, 2))
-        agents = np.asarray(self.states.agent_pos[t])
-        self.agents.set_offsets(agents[:, ::-1])
-        for label, (row, col) in zip(self.labels, agents, strict=True):
-            label.set_position((col, row))
+        self.agents.move(self.states.agent_pos[t])
         self.title.set_text(f"treasures collected {int(collected.sum())}/{self.total}")

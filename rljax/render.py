@@ -40,6 +40,38 @@ def grid_axes(fig, size: int):
     return ax
 
 
+def caption_below(ax):
+    """An empty text centred under ``ax``, for a per-frame caption (``set_text`` in ``draw``)."""
+    return ax.text(0.5, -0.02, "", transform=ax.transAxes, ha="center", va="top")
+
+
+class GridAgents:
+    """Agents as numbered discs on :func:`grid_axes`: one scatter of discs, one label per agent.
+
+    ``start`` is int ``[N, 2]`` (row, column) of each agent; ``colors`` one matplotlib colour per
+    agent (fixed from now on); ``marker`` the disc diameter in points. ``artists`` are the discs
+    and labels, which :meth:`move` updates.
+    """
+
+    def __init__(self, ax, start: np.ndarray, colors: list[str], marker: int):
+        start = np.asarray(start)
+        self.discs = ax.scatter(
+            start[:, 1], start[:, 0], s=marker**2, c=colors, edgecolors="k", zorder=3
+        )
+        self.labels = [
+            ax.text(0, 0, str(i), ha="center", va="center", fontsize=max(5, marker // 2), zorder=4)
+            for i in range(len(start))
+        ]
+        self.artists = [self.discs, *self.labels]
+
+    def move(self, positions: np.ndarray) -> None:
+        """Puts the agents at ``positions`` (int ``[N, 2]``, row and column)."""
+        positions = np.asarray(positions)
+        self.discs.set_offsets(positions[:, ::-1])
+        for label, (row, col) in zip(self.labels, positions, strict=True):
+            label.set_position((col, row))
+
+
 def frame_indices(length: int, max_frames: int) -> np.ndarray:
     """Indices into the ``L + 1`` states to draw: all, or ``max_frames`` spread evenly."""
     count = max(2, min(length + 1, max_frames))

@@ -114,6 +114,8 @@ class Tag(Environment[TagState, TagParams]):
     """
 
     stochastic_step = False
+    # The action that leaves an agent in place: difference rewards replace an agent's action by it.
+    noop_action = STAY
 
     def __init__(
         self,

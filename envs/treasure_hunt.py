@@ -242,6 +242,8 @@ class TreasureHunt(Environment[TreasureHuntState, TreasureHuntParams]):
     """
 
     stochastic_step = False
+    # The action that leaves an agent in place: difference rewards replace an agent's action by it.
+    noop_action = STAY
 
     def __init__(
         self,

@@ -20,13 +20,14 @@ wrapper keeps the environment's own state, so ``vec_state.env_state`` can be ste
 ``env.step`` directly (counterfactual steps for difference rewards do that).
 
 :func:`run_episodes` plays whole episodes of any policy (scripted, random or learned) under
-``jit``/``vmap`` and returns per-episode team return, length and success (``terminated``: every
-treasure collected in Treasure Hunt, a catch in Tag).
+``jit``/``vmap`` (through :func:`rljax.learning.episodes.run_episodes`, the one episode runner)
+and returns per-episode team return, length and success (``terminated``: every treasure collected
+in Treasure Hunt, a catch in Tag). :func:`noop_action` is the action that leaves an agent in
+place, which each multi-agent environment declares.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -34,6 +35,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from rljax.env import Environment, StepResult
+from rljax.learning import episodes
+from rljax.learning.episodes import Policy
 from rljax.wrappers import Wrapper
 
 
@@ -71,59 +74,40 @@ class MultiAgentView(Wrapper):
         }
 
 
-# A policy for run_episodes: (key, env_state, obs [N, D]) -> action int32 [N].
-EpisodePolicy = Callable[[jax.Array, Any, jax.Array], jax.Array]
+def noop_action(env: Environment) -> int:
+    """The action that leaves an agent in place (``env.noop_action``; wrappers pass it through).
+
+    Difference rewards replace one agent's action by it. ``ValueError`` if ``env`` declares none.
+    """
+    action = getattr(env.unwrapped, "noop_action", None)
+    if action is None:
+        raise ValueError(f"{env!r} declares no noop_action (the action that leaves an agent put)")
+    return int(action)
 
 
 def run_episodes(
     env: Environment,
     env_params: Any,
-    policy: EpisodePolicy,
+    policy: Policy,
     key: jax.Array,
     num_episodes: int,
     max_steps: int | None = None,
 ) -> dict[str, jax.Array]:
-    """Plays ``num_episodes`` independent episodes of ``policy``; jittable.
+    """Plays ``num_episodes`` independent episodes of ``policy(key, env_state, obs [N, D]) ->
+    action int32 [N]``; jittable.
 
     Each episode runs for ``max_steps`` scan steps (default: ``params.max_steps_in_episode``),
-    frozen once it has ended (stepping a finished episode is undefined, so it is not stepped on).
-    Returns ``{"team_return": float32 [E], "length": int32 [E], "success": bool [E]}``:
-    the sum of agent 0's rewards, the number of steps taken and whether the episode terminated
-    (rather than hitting the time limit).
+    frozen once it has ended (:func:`rljax.learning.episodes.run_episodes`). Returns
+    ``{"team_return": float32 [E], "length": int32 [E], "success": bool [E]}``: the sum of agent
+    0's rewards, the number of steps taken and whether the episode terminated (rather than
+    hitting the time limit).
     """
-    if max_steps is None:
-        max_steps = int(np.max(np.asarray(env_params.max_steps_in_episode)))
-    key_reset, key_run = jax.random.split(key)
-    obs, state = jax.vmap(env.reset, in_axes=(0, None))(
-        jax.random.split(key_reset, num_episodes), env_params
-    )
-    step = jax.vmap(env.step, in_axes=(0, 0, 0, None))
-    act = jax.vmap(policy)
-
-    def body(carry, key_t):
-        state, obs, done, ret, length, success = carry
-        key_act, key_step = jax.random.split(key_t)
-        action = act(jax.random.split(key_act, num_episodes), state, obs)
-        next_obs, next_state, reward, terminated, truncated, _ = step(
-            jax.random.split(key_step, num_episodes), state, action, env_params
-        )
-        keep = lambda new, old: jnp.where(done.reshape((-1,) + (1,) * (new.ndim - 1)), old, new)
-        state = jax.tree.map(keep, next_state, state)
-        obs = keep(next_obs, obs)
-        active = ~done
-        ret = ret + jnp.where(active, jnp.asarray(reward, jnp.float32)[:, 0], 0.0)
-        length = length + active.astype(jnp.int32)
-        success = success | (active & terminated)
-        done = done | terminated | truncated
-        return (state, obs, done, ret, length, success), None
-
-    zeros = jnp.zeros((num_episodes,), jnp.bool_)
-    init = (state, obs, zeros, jnp.zeros((num_episodes,), jnp.float32),
-            jnp.zeros((num_episodes,), jnp.int32), zeros)  # fmt: skip
-    (_, _, _, ret, length, success), _ = jax.lax.scan(
-        body, init, jax.random.split(key_run, max_steps)
-    )
-    return {"team_return": ret, "length": length, "success": success}
+    result = episodes.run_episodes(env, env_params, policy, key, num_episodes, max_steps)
+    return {
+        "team_return": result["return"],
+        "length": result["length"],
+        "success": result["terminated"],
+    }
 
 
 def episode_summary(result: dict[str, Any]) -> dict[str, float]:

@@ -17,8 +17,10 @@ import numpy as np
 import pytest
 
 import rljax
+from rljax import configs, train
 from rljax.envs.treasure_hunt import DOWN, LEFT, RIGHT, STAY, UP, TreasureHuntState
-from rljax.multiagent import MultiAgentView, episode_summary, run_episodes
+from rljax.learning import returns
+from rljax.multiagent import MultiAgentView, episode_summary, noop_action, run_episodes
 from rljax.train import mappo, ppo
 
 KEY = jax.random.key(0)
@@ -54,6 +56,45 @@ def _state(agents, treasures, collected=None, time=0) -> TreasureHuntState:
 def test_invalid_config_names_the_field(field, value, match):
     with pytest.raises(ValueError, match=match):
         mappo.Config(**{field: value})
+
+
+def test_config_shares_ppo_rules_and_help():
+    for field, value in (("lr", 0.0), ("gamma", 2.0), ("activation", "gelu")):
+        with pytest.raises(ValueError) as ours:
+            mappo.Config(**{field: value})
+        with pytest.raises(ValueError) as theirs:
+            ppo.Config(**{field: value})
+        assert str(ours.value) == str(theirs.value)
+    helps = configs.field_help(mappo.Config)
+    assert "global state" in helps["critic"] and "STAY" in helps["credit"]
+    assert all(text != name.replace("_", " ") for name, text in helps.items())
+    assert configs.leaf_names(mappo.Config) == configs.leaf_names(ppo.Config)
+    with pytest.raises(ValueError, match="Config.num_envs"):
+        mappo.Config(num_envs=2.0)
+
+
+def test_environments_declare_their_noop_action():
+    for env_id in ("TreasureHunt-v0", "Tag-v0"):
+        env, _ = rljax.make(env_id)
+        assert noop_action(env) == STAY
+        assert noop_action(MultiAgentView(env)) == STAY  # read through wrappers
+    with pytest.raises(ValueError, match="noop_action"):
+        noop_action(rljax.make("CartPole-v1")[0])
+
+
+def test_declaration():
+    algorithm = train.get("mappo")
+    assert algorithm is mappo.ALGORITHM
+    assert (algorithm.name, algorithm.title, algorithm.config_cls) == (
+        "mappo",
+        "MAPPO",
+        mappo.Config,
+    )
+    assert algorithm.run_title(mappo.Config()) == "MAPPO"
+    assert algorithm.run_title(mappo.Config(critic="independent")) == "IPPO"
+    assert algorithm.summary_metrics == ("success_rate",)
+    assert "success_rate" in algorithm.metric_names
+    assert set(algorithm.presets) == set(mappo.PRESETS)
 
 
 def test_config_round_trips_and_hparams_are_ppo_leaves():
@@ -111,23 +152,23 @@ def test_difference_reward_of_redundant_and_idle_agents(small_env):
 
 
 def test_counterfactual_actions_replace_one_agent_each():
-    rows = np.asarray(mappo.counterfactual_actions(jnp.asarray([UP, RIGHT, DOWN])))
+    rows = np.asarray(mappo.counterfactual_actions(jnp.asarray([UP, RIGHT, DOWN]), STAY))
     np.testing.assert_array_equal(rows, [[STAY, RIGHT, DOWN], [UP, STAY, DOWN], [UP, RIGHT, STAY]])
 
 
 # --- reuse of PPO's pieces ---------------------------------------------------------------------
 
 
-def test_uses_ppo_gae_and_loss(monkeypatch):
+def test_uses_shared_gae_and_ppo_loss(monkeypatch):
     calls = {"compute_gae": 0, "ppo_loss": 0}
-    for name in calls:
-        real = getattr(ppo, name)
+    for module, name in ((returns, "compute_gae"), (ppo, "ppo_loss")):
+        real = getattr(module, name)
 
         def counted(*args, _real=real, _name=name, **kwargs):
             calls[_name] += 1
             return _real(*args, **kwargs)
 
-        monkeypatch.setattr(ppo, name, counted)
+        monkeypatch.setattr(module, name, counted)
     config = mappo.Config(
         env_id="Tag-v0", num_envs=2, num_steps=4, total_timesteps=8, num_minibatches=1
     )
@@ -279,6 +320,25 @@ def test_learns_small_treasure_hunt_fast(learned):
     assert figures["success_rate"] >= 0.9, figures
     assert figures["mean_steps"] < 8.0, figures
     assert np.nanmean(metrics["success_rate"][-10:]) >= 0.9
+
+
+def test_evaluation_hooks(learned):
+    state = learned[0].state
+    key = jax.random.key(9)
+    figures = mappo.evaluate_policy(LEARN, state, 64, key, 50)
+    assert figures["returns"].dtype == np.float64 and figures["returns"].shape == (64,)
+    assert figures["lengths"].shape == (64,)
+    # The same figures as make_evaluate's greedy and sampled episodes from the same key.
+    greedy = episode_summary(jax.jit(mappo.make_evaluate(LEARN, 64, True, 50))(state, key))
+    sampled = episode_summary(jax.jit(mappo.make_evaluate(LEARN, 64, False, 50))(state, key))
+    assert figures["success_rate"] == greedy["success_rate"] >= 0.9
+    assert figures["mean_steps"] == greedy["mean_steps"]
+    np.testing.assert_allclose(figures["returns"].mean(), greedy["mean_return"], rtol=1e-6)
+    assert figures["sampled"] == sampled
+    length, trajectory = mappo.record_episode(LEARN, state, jax.random.split(key, 64)[0], 50)
+    assert length == figures["lengths"][0]
+    assert trajectory["actions"].shape == trajectory["rewards"].shape == (50, 2)
+    np.testing.assert_array_equal(trajectory["active"], np.arange(50) < length)
 
 
 @pytest.fixture(scope="module")

@@ -1,103 +1,16 @@
-"""PPO: GAE by hand, loss terms, config validation, determinism, and learning at small cost."""
+"""PPO: loss terms, config fields and validation, the declaration and its evaluation hooks,
+determinism, and learning at small cost. (GAE, distributions and the optimiser loop are tested
+with rljax.learning's modules.)"""
 
 import dataclasses
-import math
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from rljax import configs, train
 from rljax.train import ppo
-
-GAMMA, LAMBDA = 0.9, 0.8
-
-
-def _gae(terminated, truncated, final_value=(0.0, 0.0, 0.0)):
-    reward = jnp.array([[1.0], [2.0], [3.0]])
-    value = jnp.array([[0.5], [0.6], [0.7]])
-    next_value = jnp.array([0.8])
-    return ppo.compute_gae(
-        reward,
-        value,
-        next_value,
-        jnp.array(final_value)[:, None],
-        jnp.array(terminated)[:, None],
-        jnp.array(truncated)[:, None],
-        GAMMA,
-        LAMBDA,
-    )
-
-
-def test_gae_without_episode_end_matches_hand_computation():
-    adv, ret = _gae([False, False, False], [False, False, False])
-    d2 = 3.0 + GAMMA * 0.8 - 0.7
-    d1 = 2.0 + GAMMA * 0.7 - 0.6
-    d0 = 1.0 + GAMMA * 0.6 - 0.5
-    a2 = d2
-    a1 = d1 + GAMMA * LAMBDA * a2
-    a0 = d0 + GAMMA * LAMBDA * a1
-    np.testing.assert_allclose(adv[:, 0], [a0, a1, a2], rtol=1e-6)
-    np.testing.assert_allclose(ret[:, 0], [a0 + 0.5, a1 + 0.6, a2 + 0.7], rtol=1e-6)
-
-
-def test_gae_does_not_bootstrap_through_termination():
-    # Episode terminates at t=1; obs[2] (value 0.7) starts a new episode.
-    adv, _ = _gae([False, True, False], [False, False, False], final_value=(0.0, 123.0, 0.0))
-    a2 = 3.0 + GAMMA * 0.8 - 0.7
-    a1 = 2.0 - 0.6  # no future value: neither V(obs[2]) nor the final observation's
-    a0 = (1.0 + GAMMA * 0.6 - 0.5) + GAMMA * LAMBDA * a1
-    np.testing.assert_allclose(adv[:, 0], [a0, a1, a2], rtol=1e-6)
-
-
-def test_gae_bootstraps_truncation_from_the_final_observation():
-    # Time limit at t=1: bootstrap from V(final_obs[1]) = 2.0, not V(obs[2]) of the new episode.
-    adv, _ = _gae([False, False, False], [False, True, False], final_value=(0.0, 2.0, 0.0))
-    a2 = 3.0 + GAMMA * 0.8 - 0.7
-    a1 = 2.0 + GAMMA * 2.0 - 0.6
-    a0 = (1.0 + GAMMA * 0.6 - 0.5) + GAMMA * LAMBDA * a1
-    np.testing.assert_allclose(adv[:, 0], [a0, a1, a2], rtol=1e-6)
-    # Terminated and truncated on the same step: termination wins (no bootstrap).
-    adv_both, _ = ppo.compute_gae(
-        jnp.ones((1, 1)),
-        jnp.zeros((1, 1)),
-        jnp.zeros(1),
-        jnp.full((1, 1), 5.0),
-        jnp.ones((1, 1), bool),
-        jnp.ones((1, 1), bool),
-        GAMMA,
-        LAMBDA,
-    )
-    np.testing.assert_allclose(adv_both, [[1.0]])
-
-
-def test_log_prob_and_entropy_match_closed_forms():
-    logits = jnp.array([[1.0, 2.0, 0.5]])
-    log_prob, entropy = ppo._log_prob_entropy((logits, None), jnp.array([1]), False)
-    p = np.exp(logits[0]) / np.exp(logits[0]).sum()
-    np.testing.assert_allclose(log_prob, [np.log(p[1])], rtol=1e-6)
-    np.testing.assert_allclose(entropy, [-(p * np.log(p)).sum()], rtol=1e-6)
-
-    mean, log_std = jnp.array([[0.5, -1.0]]), jnp.array([0.1, -0.3])
-    action = jnp.array([[1.0, 0.0]])
-    log_prob, entropy = ppo._log_prob_entropy((mean, log_std), action, True)
-    std = np.exp(np.asarray(log_std))
-    expected = sum(
-        -0.5 * ((a - m) / s) ** 2 - math.log(s) - 0.5 * math.log(2 * math.pi)
-        for a, m, s in zip([1.0, 0.0], [0.5, -1.0], std, strict=True)
-    )
-    np.testing.assert_allclose(log_prob, [expected], rtol=1e-5)
-    np.testing.assert_allclose(
-        entropy, [np.sum(np.log(std) + 0.5 * (1 + math.log(2 * math.pi)))], rtol=1e-6
-    )
-
-
-def test_gumbel_sampling_follows_the_policy():
-    logits = jnp.log(jnp.array([[0.2, 0.5, 0.3]]))
-    noise = ppo._sample_noise(jax.random.key(0), (20_000, 3), False)
-    actions, _ = ppo._sample(noise, (jnp.broadcast_to(logits, (20_000, 3)), None), False)
-    freq = np.bincount(np.asarray(actions), minlength=3) / 20_000
-    np.testing.assert_allclose(freq, [0.2, 0.5, 0.3], atol=0.015)
 
 
 @pytest.mark.parametrize(
@@ -115,6 +28,44 @@ def test_gumbel_sampling_follows_the_policy():
 def test_invalid_config_names_the_field(field, value, match):
     with pytest.raises(ValueError, match=match):
         ppo.Config(**{field: value})
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("num_envs", True), ("total_timesteps", 513.5), ("hidden_sizes", "64")]
+)
+def test_config_types_are_strict(field, value):
+    with pytest.raises(ValueError, match=f"Config.{field}"):
+        ppo.Config(**{field: value})
+
+
+def test_config_fields_carry_help_and_the_leaves_are_hparams():
+    helps = configs.field_help(ppo.Config)
+    assert helps["lr"] == "Adam learning rate"
+    generic = [name for name, text in helps.items() if text == name.replace("_", " ")]
+    assert not generic, generic  # every field has its own help text
+    leaves = configs.leaf_names(ppo.Config)
+    assert leaves == tuple(f.name for f in dataclasses.fields(ppo.HParams))
+    hp = ppo.Config(lr=1e-3, gamma=0.5).hparams()
+    assert float(hp.lr) == np.float32(1e-3) and float(hp.gamma) == 0.5
+    assert all(leaf.dtype == jnp.float32 for leaf in jax.tree.leaves(hp))
+
+
+def test_config_round_trips_through_a_dict():
+    config = ppo.Config(hidden_sizes=[32], env_kwargs={"gravity": 9.0}, lr=1)
+    assert config.hidden_sizes == (32,) and config.lr == 1.0
+    assert ppo.Config.from_dict(config.to_dict()) == config
+    with pytest.raises(ValueError, match="unknown Config field"):
+        ppo.Config.from_dict({"nope": 1})
+
+
+def test_declaration():
+    algorithm = train.get("ppo")
+    assert algorithm is ppo.ALGORITHM
+    assert (algorithm.name, algorithm.title, algorithm.config_cls) == ("ppo", "PPO", ppo.Config)
+    assert algorithm.metric_names == ppo.METRIC_NAMES and "env_steps" in algorithm.metric_names
+    assert algorithm.presets is ppo.PRESETS
+    assert all(line.startswith("rljax ") for line in algorithm.examples)
+    assert algorithm.run_title(ppo.Config()) == "PPO"
 
 
 TINY = ppo.Config(num_envs=4, num_steps=16, total_timesteps=4 * 16 * 6, update_epochs=2)
@@ -145,6 +96,28 @@ def test_chunked_equals_one_shot_bitwise(tiny_train):
         state, _ = chunk(state)
     for x, y in zip(jax.tree.leaves(one_shot.params), jax.tree.leaves(state.params), strict=True):
         np.testing.assert_array_equal(x, y)
+
+
+def test_evaluation_hooks(tiny_train, monkeypatch):
+    state = tiny_train(jax.random.key(3)).state
+    traces = []
+    real = ppo.run_episodes
+    monkeypatch.setattr(ppo, "run_episodes", lambda *a, **k: traces.append(1) or real(*a, **k))
+    key = jax.random.key(11)
+    figures = ppo.evaluate_policy(TINY, state, 5, key, 60)
+    assert figures["returns"].dtype == np.float64 and figures["returns"].shape == (5,)
+    np.testing.assert_array_equal(figures["returns"], figures["lengths"])  # CartPole pays 1 a step
+    assert (figures["lengths"] >= 1).all() and (figures["lengths"] <= 60).all()
+    # Hyperparameter leaves do not change the evaluation program: no second trace.
+    again = ppo.evaluate_policy(dataclasses.replace(TINY, lr=1e-3), state, 5, key, 60)
+    np.testing.assert_array_equal(again["returns"], figures["returns"])
+    assert len(traces) == 1
+    # The recorded episode of episode 0's key is episode 0.
+    length, trajectory = ppo.record_episode(TINY, state, jax.random.split(key, 5)[0], 60)
+    assert length == figures["lengths"][0]
+    assert isinstance(trajectory["actions"], np.ndarray) and trajectory["actions"].shape == (60,)
+    np.testing.assert_array_equal(trajectory["active"], np.arange(60) < length)
+    assert trajectory["initial_obs"].shape == (4,) and trajectory["obs"].shape == (60, 4)
 
 
 def test_vmap_over_seeds_and_hyperparameters():

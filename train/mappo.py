@@ -46,17 +46,26 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 from flax import struct
 from jax.flatten_util import ravel_pytree
 
 from rljax import spaces
+from rljax.configs import ConfigBase, field
 from rljax.env import make
-from rljax.envs.treasure_hunt import STAY
-from rljax.multiagent import MultiAgentView, is_multi_agent, run_episodes
+from rljax.learning import distributions, optim, returns
+from rljax.learning.episodes import Policy, ProgramCache, play_episode
+from rljax.learning.running_stats import RunningMeanStd
+from rljax.multiagent import (
+    MultiAgentView,
+    episode_summary,
+    is_multi_agent,
+    noop_action,
+    run_episodes,
+)
 from rljax.networks import Actor, Critic
+from rljax.run.algorithm import Algorithm
 from rljax.train import ppo
-from rljax.train.ppo import HParams, RunningMeanStd
+from rljax.train.ppo import HParams
 from rljax.vector import VecEnv, VecEnvState
 
 CRITICS = ("independent", "centralised")
@@ -64,6 +73,7 @@ CREDITS = ("shared", "difference")
 
 __all__ = [
     "CREDITS",
+    "ALGORITHM",
     "CRITICS",
     "METRIC_NAMES",
     "PRESETS",
@@ -73,6 +83,8 @@ __all__ = [
     "TrainState",
     "critic_inputs",
     "difference_rewards",
+    "episode_policy",
+    "evaluate_policy",
     "make_evaluate",
     "make_init",
     "make_policy",
@@ -81,68 +93,89 @@ __all__ = [
     "make_update_chunk",
     "normalize_for_policy",
     "parameter_groups",
+    "record_episode",
+    "run_title",
 ]
 
 
 @dataclasses.dataclass(frozen=True)
-class Config:
+class Config(ConfigBase):
     """Multi-agent PPO settings; field names and meanings follow :class:`ppo.Config`.
 
     ``total_timesteps`` counts joint environment steps (one step moves every agent). The numeric
-    fields marked (leaf) become :class:`ppo.HParams` leaves that may differ between vmapped runs.
+    fields declared ``leaf=True`` become :class:`ppo.HParams` leaves that may differ between
+    vmapped runs.
     """
 
-    env_id: str = "TreasureHunt-v0"
-    num_envs: int = 32
-    num_steps: int = 32  # rollout length per update, per environment
-    total_timesteps: int = 500_000
-    update_epochs: int = 4
-    num_minibatches: int = 4
-    lr: float = 1e-3  # (leaf)
-    gamma: float = 0.99  # (leaf)
-    gae_lambda: float = 0.95  # (leaf)
-    clip_eps: float = 0.2  # (leaf)
-    ent_coef: float = 0.01  # (leaf)
-    vf_coef: float = 0.5  # (leaf)
-    max_grad_norm: float = 0.5  # (leaf)
-    anneal_lr: bool = True
-    activation: str = "tanh"
-    hidden_sizes: tuple[int, ...] = (64, 64)
-    critic: str = "centralised"  # "independent" (IPPO) or "centralised" (MAPPO)
-    credit: str = "shared"  # "shared" or "difference"
-    share_parameters: bool = True  # one network per team with a one-hot agent id
-    clip_value_loss: bool = False
-    normalize_obs: bool = True
-    reward_scale: float = 0.1  # multiplies the learning rewards (Treasure Hunt pays +10)
-    adam_eps: float = 1e-5
-    env_kwargs: tuple[tuple[str, Any], ...] = ()  # settings and parameters passed to rljax.make
+    env_id: str = field(
+        "TreasureHunt-v0", "multi-agent environment id: TreasureHunt-v0 or Tag-v0 (also --env)"
+    )
+    num_envs: int = field(32, "parallel environments per seed")
+    num_steps: int = field(32, "rollout length per update, per environment")
+    total_timesteps: int = field(
+        500_000, "joint environment steps per seed (updates = this // (num_envs * num_steps))"
+    )
+    update_epochs: int = field(4, "passes over each rollout batch")
+    num_minibatches: int = field(4, "minibatches per epoch (must divide num_envs * num_steps)")
+    lr: float = field(1e-3, "Adam learning rate", leaf=True)
+    gamma: float = field(0.99, "discount factor", leaf=True)
+    gae_lambda: float = field(0.95, "GAE lambda", leaf=True)
+    clip_eps: float = field(
+        0.2, "PPO ratio clip (and value clip with --clip-value-loss)", leaf=True
+    )
+    ent_coef: float = field(0.01, "entropy bonus coefficient", leaf=True)
+    vf_coef: float = field(0.5, "value loss coefficient", leaf=True)
+    max_grad_norm: float = field(0.5, "global gradient-norm clip", leaf=True)
+    anneal_lr: bool = field(True, "anneal the learning rate linearly to 0")
+    activation: str = field("tanh", "hidden activation")
+    hidden_sizes: tuple[int, ...] = field((64, 64), "hidden layer sizes of actor and critic")
+    critic: str = field(
+        "centralised",
+        "independent (IPPO: each agent's critic sees its observation) or centralised "
+        "(MAPPO: the critic sees the global state)",
+    )
+    credit: str = field(
+        "shared",
+        "shared (each agent learns from its reward) or difference (D_i = G - G with agent "
+        "i's action replaced by STAY)",
+    )
+    share_parameters: bool = field(
+        True,
+        "one network per team with a one-hot agent id (--no-share-parameters: one per agent)",
+    )
+    clip_value_loss: bool = field(False, "clip the value loss like the policy ratio")
+    normalize_obs: bool = field(
+        True, "normalise observations and the global state with running statistics"
+    )
+    # Treasure Hunt pays +10 per treasure; unit-scale returns suit the critic.
+    reward_scale: float = field(0.1, "multiplies the rewards the critic learns")
+    adam_eps: float = field(1e-5, "Adam epsilon")
+    env_kwargs: tuple[tuple[str, Any], ...] = field(
+        (),
+        "environment settings and parameters, values parsed as JSON (e.g. size=12 "
+        "num_agents=4 num_treasures=6 obs_mode=egocentric view_size=23)",
+    )
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "hidden_sizes", tuple(int(h) for h in self.hidden_sizes))
-        env_kwargs = self.env_kwargs
-        if isinstance(env_kwargs, dict):
-            env_kwargs = tuple(sorted(env_kwargs.items()))
-        object.__setattr__(self, "env_kwargs", tuple(tuple(kv) for kv in env_kwargs))
-        self._validate()
-
-    def _validate(self) -> None:
-        def fail(field: str, allowed: str) -> None:
-            raise ValueError(f"Config.{field}={getattr(self, field)!r} is invalid: {allowed}")
-
-        # The fields shared with PPO are checked by PPO's own rules (same names, same messages).
-        ppo.Config._validate(self)  # type: ignore[arg-type]
+    def validate(self) -> None:
+        ppo.validate_common(self)  # the fields shared with PPO: same rules, same messages
         if self.critic not in CRITICS:
-            fail("critic", f"must be one of {', '.join(CRITICS)}")
+            self.fail("critic", f"must be one of {', '.join(CRITICS)}")
         if self.credit not in CREDITS:
-            fail("credit", f"must be one of {', '.join(CREDITS)}")
-        if not (self.reward_scale > 0 and np.isfinite(self.reward_scale)):
-            fail("reward_scale", "must be a finite number > 0")
+            self.fail("credit", f"must be one of {', '.join(CREDITS)}")
+        if not self.reward_scale > 0:
+            self.fail("reward_scale", "must be a finite number > 0")
         env, params = make(self.env_id, **dict(self.env_kwargs))
         if not is_multi_agent(env):
-            fail("env_id", "mappo needs a multi-agent environment (TreasureHunt-v0, Tag-v0)")
+            self.fail("env_id", "mappo needs a multi-agent environment (TreasureHunt-v0, Tag-v0)")
+        try:
+            noop = noop_action(env)
+        except ValueError as error:
+            self.fail("env_id", str(error))
         space = env.action_space(params)
-        if not isinstance(space, spaces.MultiDiscrete) or int(np.min(space.nvec)) <= STAY:
-            fail("env_id", f"mappo needs MultiDiscrete actions with STAY={STAY}; got {space!r}")
+        if not isinstance(space, spaces.MultiDiscrete) or int(np.min(space.nvec)) <= noop:
+            self.fail(
+                "env_id", f"mappo needs MultiDiscrete actions with a no-op {noop}; got {space!r}"
+            )
 
     @property
     def batch_size(self) -> int:
@@ -159,23 +192,7 @@ class Config:
 
     def hparams(self) -> HParams:
         """This config's numeric hyperparameters as a pytree (float32 leaves)."""
-        return HParams(
-            **{f.name: jnp.float32(getattr(self, f.name)) for f in dataclasses.fields(HParams)}
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        out = dataclasses.asdict(self)
-        out["hidden_sizes"] = list(self.hidden_sizes)
-        out["env_kwargs"] = dict(self.env_kwargs)
-        return out
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> Config:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown Config field(s) {unknown}; allowed: {sorted(known)}")
-        return cls(**values)
+        return ppo.make_hparams(self)
 
 
 # The observation that lets agents coordinate: the egocentric window (other agents and treasures
@@ -243,8 +260,9 @@ METRIC_NAMES = (
 # --- difference rewards -------------------------------------------------------------------------
 
 
-def counterfactual_actions(action: jax.Array, default_action: int = STAY) -> jax.Array:
-    """int32 ``[N, N]``: row ``i`` is the joint ``action [N]`` with agent ``i``'s replaced."""
+def counterfactual_actions(action: jax.Array, default_action: int) -> jax.Array:
+    """int32 ``[N, N]``: row ``i`` is the joint ``action [N]`` with agent ``i``'s replaced by
+    ``default_action`` (the environment's no-op, :func:`rljax.multiagent.noop_action`)."""
     n = action.shape[-1]
     return jnp.where(jnp.eye(n, dtype=jnp.bool_), default_action, action[None, :]).astype(jnp.int32)
 
@@ -252,20 +270,21 @@ def counterfactual_actions(action: jax.Array, default_action: int = STAY) -> jax
 def counterfactual_rewards(
     env: Any, env_params: Any, key: jax.Array, state: Any, action: jax.Array
 ) -> jax.Array:
-    """float32 ``[N]``: agent ``i``'s reward had it taken ``STAY`` and the others ``action``.
+    """float32 ``[N]``: agent ``i``'s reward had it taken the no-op and the others ``action``.
 
     One environment (``state`` unbatched, ``action [N]``); the ``N`` counterfactual steps are one
     vmapped call from the same ``state`` with the same ``key``.
     """
     step = lambda a: env.step(key, state, a, env_params)[2]
-    rewards = jax.vmap(step)(counterfactual_actions(action))  # [N (replaced agent), N]
+    # [N (replaced agent), N]
+    rewards = jax.vmap(step)(counterfactual_actions(action, noop_action(env)))
     return jnp.diagonal(rewards).astype(jnp.float32)
 
 
 def difference_rewards(
     env: Any, env_params: Any, key: jax.Array, state: Any, action: jax.Array
 ) -> jax.Array:
-    """float32 ``[N]``: ``D_i = r_i(state, action) - r_i(state, action with a_i := STAY)``.
+    """float32 ``[N]``: ``D_i = r_i(state, action) - r_i(state, action with a_i := no-op)``.
 
     With a shared team reward ``G`` this is ``G(all) - G(all with agent i staying)``: in Treasure
     Hunt, +10 for a treasure only agent ``i`` reached this step, -1 for its own bump, 0 for the
@@ -381,10 +400,6 @@ def _normalize(config: Config, stats: RunningMeanStd, x: jax.Array) -> jax.Array
 # --- training -----------------------------------------------------------------------------------
 
 
-def _optimizer(config: Config, hparams: HParams) -> optax.GradientTransformation:
-    return ppo._optimizer(config, hparams)  # type: ignore[arg-type]  # reads adam_eps only
-
-
 def make_init(config: Config) -> Callable[..., TrainState]:
     """``init(key, hparams=None) -> TrainState``: networks, optimiser and environments."""
     setup = _setup(config)
@@ -412,7 +427,9 @@ def make_init(config: Config) -> Callable[..., TrainState]:
         flat_params, _ = ravel_pytree(params)
         return TrainState(
             params=params,
-            opt_state=_optimizer(config, hparams).init(flat_params),
+            opt_state=optim.make_optimizer(hparams.max_grad_norm, config.adam_eps).init(
+                flat_params
+            ),
             env_state=env_state,
             obs=obs,
             key=key,
@@ -498,14 +515,15 @@ def _make_rollout(config: Config, setup: _Setup):
     def rollout(state: TrainState, key: jax.Array):
         # Sampling noise for the whole rollout is drawn before the loop (Gumbel-max, as in PPO).
         key_noise, key_env = jax.random.split(key)
-        noise = jax.random.gumbel(key_noise, (T, B, n, setup.num_actions))
+        noise = distributions.gumbel_noise(key_noise, (T, B, n, setup.num_actions))
         env_keys = jax.random.split(key_env, T)
 
         def step(carry, inputs):
             vec_state, obs = carry
             noise_t, key_t = inputs
             logits = _logits(setup, state.params["actor"], _policy_obs(config, state, obs["obs"]))
-            action, log_prob = ppo._sample(noise_t, (logits, None), False)
+            action = distributions.categorical_sample(logits, noise_t)
+            log_prob = distributions.categorical_log_prob(logits, action)
             if config.credit == "difference":
                 counter = counterfactual(key_t, vec_state.env_state, action)
             next_obs, vec_state, _, terminated, truncated, info = venv.step(
@@ -552,11 +570,10 @@ def _make_update(config: Config, setup: _Setup):
             _normalize(config, state.global_stats, global_state),
         )
 
-    def loss_fn(flat_params, unravel, minibatch, hparams: HParams):
-        params = unravel(flat_params)
+    def loss_fn(params, minibatch, hparams: HParams):
         actor_x, critic_x, action, old_log_prob, old_value, advantage, target = minibatch
         logits = _logits(setup, params["actor"], actor_x)  # [M, N, A]
-        log_prob, entropy = ppo._log_prob_entropy((logits, None), action, False)  # [M, N]
+        log_prob, entropy = distributions.categorical_log_prob_entropy(logits, action)  # [M, N]
         value = _values(setup, params["critic"], critic_x)  # [M, N]
         total = jnp.float32(0.0)
         diagnostics = []
@@ -607,7 +624,7 @@ def _make_update(config: Config, setup: _Setup):
         next_value = values[T * B : T * B + B].reshape(B * n)
         final_value = values[T * B + B :].reshape(T, B * n)
         per_agent = lambda x: jnp.broadcast_to(x[..., None], (T, B, n)).reshape(T, B * n)
-        advantages, targets = ppo.compute_gae(
+        advantages, targets = returns.compute_gae(
             batch.reward.reshape(T, B * n) * config.reward_scale,
             value,
             next_value,
@@ -629,14 +646,18 @@ def _make_update(config: Config, setup: _Setup):
             advantages.reshape(T * B, n),
             targets.reshape(T * B, n),
         )
-        frac = 1.0 - state.update_step.astype(jnp.float32) / num_updates
-        lr = hparams.lr * frac if config.anneal_lr else hparams.lr
-        optimizer = _optimizer(config, hparams)
-        grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
-        flat_params, opt_state, key, aux = ppo.run_epochs(
-            config, optimizer, grad_fn, lr, hparams, state.params, state.opt_state, key, flat
+        lr = optim.annealed_lr(hparams.lr, state.update_step, num_updates, config.anneal_lr)
+        params, opt_state, key, aux = optim.run_epochs(
+            lambda params, minibatch: loss_fn(params, minibatch, hparams),
+            optim.make_optimizer(hparams.max_grad_norm, config.adam_eps),
+            lr,
+            state.params,
+            state.opt_state,
+            key,
+            flat,
+            update_epochs=config.update_epochs,
+            num_minibatches=config.num_minibatches,
         )
-        unravel = ravel_pytree(state.params)[1]
 
         obs_stats, global_stats = state.obs_stats, state.global_stats
         if config.normalize_obs:
@@ -658,7 +679,7 @@ def _make_update(config: Config, setup: _Setup):
             env_steps=(state.update_step + 1) * config.batch_size,
         )
         new_state = TrainState(
-            params=unravel(flat_params),
+            params=params,
             opt_state=opt_state,
             env_state=vec_state,
             obs=next_obs,
@@ -691,10 +712,23 @@ def make_policy(config: Config) -> Callable[[Any, jax.Array, jax.Array, bool], j
     def act(params, obs, key, deterministic: bool = True):
         logits = _logits(setup, params["actor"], actor_inputs(config, obs))
         if deterministic:
-            return jnp.argmax(logits, -1).astype(jnp.int32)
-        return jax.random.categorical(key, logits).astype(jnp.int32)
+            return distributions.categorical_mode(logits)
+        return distributions.categorical_sample(
+            logits, distributions.gumbel_noise(key, logits.shape)
+        )
 
     return act
+
+
+def episode_policy(config: Config, state: TrainState, deterministic: bool = True) -> Policy:
+    """One environment's ``policy(key, env_state, obs [N, D]) -> action int32 [N]`` of a trained
+    ``state`` (one seed), for :mod:`rljax.learning.episodes`: greedy or sampled."""
+    act = make_policy(config)
+
+    def policy(key: jax.Array, env_state: Any, obs: jax.Array) -> jax.Array:
+        return act(state.params, normalize_for_policy(config, state, obs), key, deterministic)
+
+    return policy
 
 
 def make_evaluate(
@@ -707,13 +741,96 @@ def make_evaluate(
     seeds; :func:`rljax.multiagent.episode_summary` turns the result into figures.
     """
     env, env_params = make(config.env_id, **dict(config.env_kwargs))
-    act = make_policy(config)
 
     def evaluate(train_state: TrainState, key: jax.Array) -> dict[str, jax.Array]:
-        def policy(key, env_state, obs):
-            obs = normalize_for_policy(config, train_state, obs)
-            return act(train_state.params, obs, key, deterministic)
-
+        policy = episode_policy(config, train_state, deterministic)
         return run_episodes(env, env_params, policy, key, num_episodes, max_steps)
 
     return evaluate
+
+
+# --- evaluation hooks (rljax eval) -------------------------------------------------------------
+
+# Jitted evaluation programs, one per static config and settings (rljax eval calls repeatedly).
+_PROGRAMS = ProgramCache()
+
+
+def evaluate_policy(
+    config: Config, state: TrainState, episodes: int, key: jax.Array, max_steps: int
+) -> dict[str, Any]:
+    """Figures of ``episodes`` episodes of one seed's ``state``, greedy and sampled (host values).
+
+    ``{"returns": float64 [E], "lengths": int32 [E]}`` (team return and length of the greedy
+    episodes), ``"success_rate"`` and ``"mean_steps"`` of the greedy ones, and ``"sampled"``: the
+    sampled policy's :func:`rljax.multiagent.episode_summary`. Both play from the same ``key``
+    (:func:`make_evaluate`); compiled once per static config.
+    """
+
+    def build():
+        greedy = make_evaluate(config, episodes, True, max_steps)
+        sampled = make_evaluate(config, episodes, False, max_steps)
+        return jax.jit(lambda s, k: {"greedy": greedy(s, k), "sampled": sampled(s, k)})
+
+    evaluate = _PROGRAMS.get(config, ("evaluate", episodes, max_steps), build)
+    figures = jax.device_get(evaluate(state, key))
+    greedy = episode_summary(figures["greedy"])
+    return {
+        "returns": np.asarray(figures["greedy"]["team_return"], np.float64),
+        "lengths": np.asarray(figures["greedy"]["length"]),
+        "success_rate": greedy["success_rate"],
+        "mean_steps": greedy["mean_steps"],
+        "sampled": episode_summary(figures["sampled"]),
+    }
+
+
+def record_episode(
+    config: Config, state: TrainState, key: jax.Array, max_steps: int
+) -> tuple[int, dict[str, Any]]:
+    """``(length, trajectory)`` of one greedy episode from ``key`` (host arrays): actions and
+    rewards ``[T, N]``, the trajectory as :mod:`rljax.render` draws it."""
+    env, env_params = make(config.env_id, **dict(config.env_kwargs))
+
+    def build():
+        return jax.jit(
+            lambda s, k: play_episode(
+                env, env_params, episode_policy(config, s), k, max_steps, record=True
+            )
+        )
+
+    result = jax.device_get(_PROGRAMS.get(config, ("record", max_steps), build)(state, key))
+    return int(result["length"]), result["trajectory"]
+
+
+def run_title(config: Config) -> str:
+    """``"IPPO"`` with independent critics, else ``"MAPPO"``."""
+    return "IPPO" if config.critic == "independent" else "MAPPO"
+
+
+ALGORITHM = Algorithm(
+    name="mappo",
+    title="MAPPO",
+    summary="multi-agent PPO: IPPO / MAPPO, shared or difference-reward credit",
+    description="Train multi-agent PPO (IPPO with --critic independent, MAPPO with --critic "
+    "centralised; shared or difference-reward credit) on several seeds at once (one vmapped XLA "
+    "program), in compiled chunks with progress, metrics, checkpoints and resume. Writes "
+    "RUN_DIR/config.json, metrics.jsonl, checkpoints/, curve.png (team return) and "
+    "success.png (fraction of finished episodes that terminated: every treasure collected, "
+    "a catch in Tag).",
+    examples=(
+        "rljax train mappo --env TreasureHunt-v0 --critic centralised",
+        "rljax train mappo --env TreasureHunt-v0 --critic independent --credit difference",
+        "rljax train mappo --preset treasure_hunt --seeds 8",
+        "rljax train mappo --env Tag-v0 --total-timesteps 1e6",
+        "rljax train mappo --resume runs/TreasureHunt-v0-mappo-20250101-120000",
+        "rljax eval runs/TreasureHunt-v0-mappo-20250101-120000 --episodes 100 --json",
+    ),
+    config_cls=Config,
+    presets=PRESETS,
+    metric_names=METRIC_NAMES,
+    make_init=make_init,
+    make_update_chunk=make_update_chunk,
+    title_of=run_title,
+    evaluate_policy=evaluate_policy,
+    record_episode=record_episode,
+    summary_metrics=("success_rate",),
+)

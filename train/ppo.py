@@ -19,102 +19,68 @@ stepped through :class:`rljax.vector.VecEnv`, which draws reset states only for 
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 from flax import struct
 from jax.flatten_util import ravel_pytree
 
 from rljax import spaces
+from rljax.configs import ConfigBase, field, leaf_names
 from rljax.env import make, registered_ids
+from rljax.learning import distributions, optim, returns
+from rljax.learning.episodes import Policy, ProgramCache, play_episode, run_episodes
+from rljax.learning.running_stats import RunningMeanStd
 from rljax.networks import ACTIVATIONS, Actor, Critic
-from rljax.shuffling import permutation
+from rljax.run.algorithm import Algorithm
 from rljax.vector import VecEnv, VecEnvState
 
 
 @dataclasses.dataclass(frozen=True)
-class Config:
+class Config(ConfigBase):
     """PPO settings. Defaults are PureJaxRL's CartPole configuration (solves it in 500 k steps).
 
     Field names follow the common PPO implementations so that scripts carry over. Shape-changing
-    fields are static; the numeric ones marked (leaf) become :class:`HParams` leaves that may differ
-    between vmapped runs.
+    fields are static; the numeric ones declared ``leaf=True`` become :class:`HParams` leaves that
+    may differ between vmapped runs.
     """
 
-    env_id: str = "CartPole-v1"
-    num_envs: int = 4
-    num_steps: int = 128  # rollout length per update, per environment
-    total_timesteps: int = 500_000
-    update_epochs: int = 4
-    num_minibatches: int = 4
-    lr: float = 2.5e-4  # (leaf)
-    gamma: float = 0.99  # (leaf)
-    gae_lambda: float = 0.95  # (leaf)
-    clip_eps: float = 0.2  # (leaf)
-    ent_coef: float = 0.01  # (leaf)
-    vf_coef: float = 0.5  # (leaf)
-    max_grad_norm: float = 0.5  # (leaf)
-    anneal_lr: bool = True
-    activation: str = "tanh"
-    hidden_sizes: tuple[int, ...] = (64, 64)
-    clip_value_loss: bool = True  # PureJaxRL clips the value loss too; without it CartPole stalls
-    normalize_obs: bool = False
-    normalize_reward: bool = False
-    adam_eps: float = 1e-5
-    env_kwargs: tuple[tuple[str, Any], ...] = ()  # parameter overrides passed to rljax.make
+    env_id: str = field("CartPole-v1", "registered environment id")
+    num_envs: int = field(4, "parallel environments per seed")
+    num_steps: int = field(128, "rollout length per update, per environment")
+    total_timesteps: int = field(
+        500_000, "environment steps per seed (updates = this // (num_envs * num_steps))"
+    )
+    update_epochs: int = field(4, "passes over each rollout batch")
+    num_minibatches: int = field(4, "minibatches per epoch (must divide num_envs * num_steps)")
+    lr: float = field(2.5e-4, "Adam learning rate", leaf=True)
+    gamma: float = field(0.99, "discount factor", leaf=True)
+    gae_lambda: float = field(0.95, "GAE lambda", leaf=True)
+    clip_eps: float = field(
+        0.2, "PPO ratio clip (and value clip with --clip-value-loss)", leaf=True
+    )
+    ent_coef: float = field(0.01, "entropy bonus coefficient", leaf=True)
+    vf_coef: float = field(0.5, "value loss coefficient", leaf=True)
+    max_grad_norm: float = field(0.5, "global gradient-norm clip", leaf=True)
+    anneal_lr: bool = field(True, "anneal the learning rate linearly to 0")
+    activation: str = field("tanh", "hidden activation")
+    hidden_sizes: tuple[int, ...] = field((64, 64), "hidden layer sizes of actor and critic")
+    # PureJaxRL clips the value loss too; without it CartPole stalls.
+    clip_value_loss: bool = field(True, "clip the value loss like the policy ratio")
+    normalize_obs: bool = field(False, "normalise observations with running statistics")
+    normalize_reward: bool = field(
+        False, "scale rewards by the running std of the discounted return"
+    )
+    adam_eps: float = field(1e-5, "Adam epsilon")
+    env_kwargs: tuple[tuple[str, Any], ...] = field(
+        (), "environment parameter overrides, values parsed as JSON (e.g. gravity=9.81)"
+    )
 
-    def __post_init__(self) -> None:
-        # Normalise list-like inputs (from a CLI or JSON) so the config stays hashable.
-        object.__setattr__(self, "hidden_sizes", tuple(int(h) for h in self.hidden_sizes))
-        env_kwargs = self.env_kwargs
-        if isinstance(env_kwargs, dict):
-            env_kwargs = tuple(sorted(env_kwargs.items()))
-        object.__setattr__(self, "env_kwargs", tuple(tuple(kv) for kv in env_kwargs))
-        self._validate()
-
-    def _validate(self) -> None:
-        def fail(field: str, allowed: str) -> None:
-            raise ValueError(f"Config.{field}={getattr(self, field)!r} is invalid: {allowed}")
-
-        if self.env_id not in registered_ids():
-            fail("env_id", f"must be one of {', '.join(registered_ids())}")
-        for field in ("num_envs", "num_steps", "update_epochs", "num_minibatches"):
-            if not isinstance(getattr(self, field), int) or getattr(self, field) < 1:
-                fail(field, "must be an integer >= 1")
-        if self.total_timesteps < self.num_envs * self.num_steps:
-            fail("total_timesteps", f"must be >= num_envs * num_steps = {self.batch_size}")
-        if self.batch_size % self.num_minibatches:
-            fail(
-                "num_minibatches",
-                f"must divide the batch num_envs * num_steps = {self.batch_size}",
-            )
-        if not self.lr > 0:
-            fail("lr", "must be > 0")
-        for field in ("gamma", "gae_lambda"):
-            if not 0.0 <= getattr(self, field) <= 1.0:
-                fail(field, "must be in [0, 1]")
-        if not self.clip_eps > 0:
-            fail("clip_eps", "must be > 0")
-        for field in ("ent_coef", "vf_coef"):
-            if not getattr(self, field) >= 0:
-                fail(field, "must be >= 0")
-        if not self.max_grad_norm > 0:
-            fail("max_grad_norm", "must be > 0")
-        if not self.adam_eps > 0:
-            fail("adam_eps", "must be > 0")
-        if self.activation not in ACTIVATIONS:
-            fail("activation", f"must be one of {', '.join(ACTIVATIONS)}")
-        if not self.hidden_sizes or any(h < 1 for h in self.hidden_sizes):
-            fail("hidden_sizes", "must be a non-empty sequence of sizes >= 1")
-        try:
-            make(self.env_id, **dict(self.env_kwargs))
-        except ValueError as error:
-            raise ValueError(f"Config.env_kwargs={dict(self.env_kwargs)!r}: {error}") from None
+    def validate(self) -> None:
+        validate_common(self)
 
     @property
     def batch_size(self) -> int:
@@ -130,21 +96,57 @@ class Config:
 
     def hparams(self) -> HParams:
         """This config's numeric hyperparameters as a pytree (float32 leaves)."""
-        return HParams(**{f.name: jnp.float32(getattr(self, f.name)) for f in _hparam_fields()})
+        return make_hparams(self)
 
-    def to_dict(self) -> dict[str, Any]:
-        out = dataclasses.asdict(self)
-        out["hidden_sizes"] = list(self.hidden_sizes)
-        out["env_kwargs"] = dict(self.env_kwargs)
-        return out
 
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> Config:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown Config field(s) {unknown}; allowed: {sorted(known)}")
-        return cls(**values)
+def validate_common(config: Any) -> None:
+    """The rules of the fields PPO and MAPPO share (same names, same messages).
+
+    ``config`` is a :class:`rljax.configs.ConfigBase` with PPO's rollout, optimiser and network
+    fields and a ``batch_size`` property; a bad value raises ``ValueError`` through
+    ``config.fail``. Types were checked before (``ConfigBase.__post_init__``).
+    """
+    if config.env_id not in registered_ids():
+        config.fail("env_id", f"must be one of {', '.join(registered_ids())}")
+    for name in ("num_envs", "num_steps", "update_epochs", "num_minibatches"):
+        if getattr(config, name) < 1:
+            config.fail(name, "must be an integer >= 1")
+    if config.total_timesteps < config.num_envs * config.num_steps:
+        config.fail("total_timesteps", f"must be >= num_envs * num_steps = {config.batch_size}")
+    if config.batch_size % config.num_minibatches:
+        config.fail(
+            "num_minibatches",
+            f"must divide the batch num_envs * num_steps = {config.batch_size}",
+        )
+    if not config.lr > 0:
+        config.fail("lr", "must be > 0")
+    for name in ("gamma", "gae_lambda"):
+        if not 0.0 <= getattr(config, name) <= 1.0:
+            config.fail(name, "must be in [0, 1]")
+    if not config.clip_eps > 0:
+        config.fail("clip_eps", "must be > 0")
+    for name in ("ent_coef", "vf_coef"):
+        if not getattr(config, name) >= 0:
+            config.fail(name, "must be >= 0")
+    if not config.max_grad_norm > 0:
+        config.fail("max_grad_norm", "must be > 0")
+    if not config.adam_eps > 0:
+        config.fail("adam_eps", "must be > 0")
+    if config.activation not in ACTIVATIONS:
+        config.fail("activation", f"must be one of {', '.join(ACTIVATIONS)}")
+    if not config.hidden_sizes or any(h < 1 for h in config.hidden_sizes):
+        config.fail("hidden_sizes", "must be a non-empty sequence of sizes >= 1")
+    try:
+        make(config.env_id, **dict(config.env_kwargs))
+    except ValueError as error:
+        raise ValueError(f"Config.env_kwargs={dict(config.env_kwargs)!r}: {error}") from None
+
+
+def make_hparams(config: Any) -> HParams:
+    """``config``'s leaf fields (``field(..., leaf=True)``) as :class:`HParams` of float32."""
+    return HParams(
+        **{name: jnp.float32(getattr(config, name)) for name in leaf_names(type(config))}
+    )
 
 
 @struct.dataclass
@@ -158,10 +160,6 @@ class HParams:
     ent_coef: jax.Array
     vf_coef: jax.Array
     max_grad_norm: jax.Array
-
-
-def _hparam_fields():
-    return dataclasses.fields(HParams)
 
 
 # Named configurations that reach the targets in benchmarks/RESULTS.md (``rljax train ppo
@@ -183,33 +181,6 @@ PRESETS: dict[str, Config] = {
         normalize_reward=True,
     ),
 }
-
-
-@struct.dataclass
-class RunningMeanStd:
-    """Running mean and variance of a stream of batches (Chan et al.'s parallel update)."""
-
-    mean: jax.Array
-    var: jax.Array
-    count: jax.Array
-
-    @classmethod
-    def create(cls, shape: tuple[int, ...]) -> RunningMeanStd:
-        return cls(jnp.zeros(shape, jnp.float32), jnp.ones(shape, jnp.float32), jnp.float32(1e-4))
-
-    def update(self, batch: jax.Array) -> RunningMeanStd:
-        """Folds in ``batch [N, *shape]``."""
-        batch_mean = jnp.mean(batch, axis=0)
-        batch_var = jnp.var(batch, axis=0)
-        n = jnp.float32(batch.shape[0])
-        total = self.count + n
-        delta = batch_mean - self.mean
-        mean = self.mean + delta * n / total
-        m2 = self.var * self.count + batch_var * n + jnp.square(delta) * self.count * n / total
-        return RunningMeanStd(mean, m2 / total, total)
-
-    def normalize(self, x: jax.Array, clip: float = 10.0) -> jax.Array:
-        return jnp.clip((x - self.mean) / jnp.sqrt(self.var + 1e-8), -clip, clip)
 
 
 @struct.dataclass
@@ -261,87 +232,40 @@ METRIC_NAMES = (
 )
 
 
-# --- policy distribution helpers -------------------------------------------------------------
+# --- policy distribution ----------------------------------------------------------------------
 
 
 def _log_prob_entropy(
     out: tuple[jax.Array, jax.Array | None], action: jax.Array, continuous: bool
 ) -> tuple[jax.Array, jax.Array]:
-    """Log-probability of ``action`` and entropy, per sample."""
+    """Log-probability of ``action`` and entropy ``[B]`` under the actor's output ``out``:
+    ``(mean [B, A], log_std [A])`` (diagonal Gaussian) or ``(logits [B, A], None)``."""
     if continuous:
         mean, log_std = out
-        z = (action - mean) / jnp.exp(log_std)
-        log_prob = jnp.sum(-0.5 * jnp.square(z) - log_std - 0.5 * math.log(2 * math.pi), -1)
-        entropy = jnp.sum(log_std + 0.5 * (1.0 + math.log(2 * math.pi)), -1)
-        return log_prob, jnp.broadcast_to(entropy, log_prob.shape)
-    logits, _ = out
-    log_p = jax.nn.log_softmax(logits)
-    log_prob = jnp.take_along_axis(log_p, action[..., None], -1)[..., 0]
-    entropy = -jnp.sum(jnp.exp(log_p) * log_p, -1)
-    return log_prob, entropy
+        return (
+            distributions.gaussian_log_prob(mean, log_std, action),
+            distributions.gaussian_entropy(mean, log_std),
+        )
+    return distributions.categorical_log_prob_entropy(out[0], action)
 
 
 def _sample_noise(key: jax.Array, shape: tuple[int, ...], continuous: bool) -> jax.Array:
-    """The noise that turns policy outputs into actions: standard normal (continuous) or Gumbel."""
-    return jax.random.normal(key, shape) if continuous else jax.random.gumbel(key, shape)
+    """The noise that turns actor outputs into actions: standard normal or Gumbel ``[*shape]``."""
+    if continuous:
+        return distributions.normal_noise(key, shape)
+    return distributions.gumbel_noise(key, shape)
 
 
 def _sample(noise: jax.Array, out: tuple[jax.Array, jax.Array | None], continuous: bool):
-    """Actions from pre-drawn ``noise [B, A]`` (see ``_sample_noise``): ``(action, log_prob)``.
-
-    Drawing the noise for a whole rollout at once, outside the step loop, keeps random-number
-    generation (expensive on a CPU) off the per-step path. ``argmax(logits + Gumbel)`` is an exact
-    categorical sample.
-    """
+    """``(action, log_prob)`` from pre-drawn ``noise [B, A]`` (drawn for the whole rollout before
+    its step loop: random-number generation per step is expensive on a CPU)."""
     if continuous:
         mean, log_std = out
-        action = mean + jnp.exp(log_std) * noise
+        action = distributions.gaussian_sample(mean, log_std, noise)
     else:
-        action = jnp.argmax(out[0] + noise, axis=-1).astype(jnp.int32)
+        action = distributions.categorical_sample(out[0], noise)
     log_prob, _ = _log_prob_entropy(out, action, continuous)
     return action, log_prob
-
-
-# --- GAE ---------------------------------------------------------------------------------------
-
-
-def compute_gae(
-    reward: jax.Array,
-    value: jax.Array,
-    next_value: jax.Array,
-    final_value: jax.Array,
-    terminated: jax.Array,
-    truncated: jax.Array,
-    gamma: jax.Array,
-    gae_lambda: jax.Array,
-) -> tuple[jax.Array, jax.Array]:
-    """Generalised advantage estimation that treats termination and truncation differently.
-
-    Args:
-        reward, value, terminated, truncated: ``[T, B]``; ``value[t] = V(obs[t])``.
-        next_value: ``[B]``, ``V`` of the observation after the last step.
-        final_value: ``[T, B]``, ``V(final_obs[t])``, used only where ``truncated[t]``.
-    Returns ``(advantages [T, B], returns [T, B])``.
-
-    A terminated step contributes ``r`` alone (the episode has no future); a truncated one
-    ``r + gamma V(final_obs)`` (the time limit cut a future that exists). In both cases the
-    recursion does not run on into the next episode, whose first observation ``obs[t+1]`` is.
-    """
-    done = terminated | truncated
-    bootstrap = jnp.where(truncated & ~terminated, gamma * final_value, 0.0)
-    value_next = jnp.concatenate([value[1:], next_value[None]], axis=0)
-    delta = reward + bootstrap + gamma * value_next * (1.0 - done) - value
-    decay = gamma * gae_lambda * (1.0 - done)
-
-    # A sequential reverse scan: measured both faster to run and to compile here than an
-    # associative scan over (decay, delta) pairs, whose log2(T) levels unroll into many ops.
-    def backward(carry, inputs):
-        delta_t, decay_t = inputs
-        advantage = delta_t + decay_t * carry
-        return advantage, advantage
-
-    _, advantages = jax.lax.scan(backward, jnp.zeros_like(next_value), (delta, decay), reverse=True)
-    return advantages, advantages + value
 
 
 def ppo_loss(
@@ -417,15 +341,6 @@ def _setup(config: Config) -> _Setup:
     return _Setup(venv, env_params, actor, critic, continuous, low, high, obs_shape)
 
 
-def _optimizer(config: Config, hparams: HParams) -> optax.GradientTransformation:
-    # The learning rate is applied by hand (see _apply_updates) so that it can be a traced leaf
-    # and be annealed from the update counter kept in the state.
-    return optax.chain(
-        optax.clip_by_global_norm(hparams.max_grad_norm),
-        optax.scale_by_adam(eps=config.adam_eps),
-    )
-
-
 def make_init(config: Config) -> Callable[..., TrainState]:
     """``init(key, hparams=None) -> TrainState``: networks, optimiser and environments."""
     setup = _setup(config)
@@ -442,7 +357,9 @@ def make_init(config: Config) -> Callable[..., TrainState]:
         flat_params, _ = ravel_pytree(params)
         return TrainState(
             params=params,
-            opt_state=_optimizer(config, hparams).init(flat_params),
+            opt_state=optim.make_optimizer(hparams.max_grad_norm, config.adam_eps).init(
+                flat_params
+            ),
             env_state=env_state,
             obs=obs.astype(jnp.float32),
             key=key,
@@ -529,11 +446,10 @@ def _make_update(config: Config, setup: _Setup):
             return carry, (transition, discounted_return)
 
         carry = (state.env_state, state.obs, state.discounted_return)
-        carry, (batch, returns) = jax.lax.scan(step, carry, (noise, env_keys))
-        return carry, batch, returns
+        carry, (batch, discounted) = jax.lax.scan(step, carry, (noise, env_keys))
+        return carry, batch, discounted
 
-    def loss_fn(flat_params, unravel, minibatch, hparams: HParams):
-        params = unravel(flat_params)
+    def loss_fn(params, minibatch, hparams: HParams):
         obs, action, old_log_prob, old_value, advantage, target = minibatch
         out = actor.apply(params["actor"], obs)
         log_prob, entropy = _log_prob_entropy(out, action, continuous)
@@ -553,15 +469,15 @@ def _make_update(config: Config, setup: _Setup):
 
     def update(state: TrainState, hparams: HParams):
         key, key_rollout = jax.random.split(state.key)
-        (env_state, next_obs, discounted_return), batch, returns = rollout(
+        (env_state, next_obs, discounted_return), batch, discounted = rollout(
             state, hparams, key_rollout
         )
 
         reward = batch.reward
         return_stats = state.return_stats
         if config.normalize_reward:
-            return_stats = return_stats.update(returns.reshape(-1))
-            reward = reward / jnp.sqrt(state.return_stats.var + 1e-8)
+            return_stats = return_stats.update(discounted.reshape(-1))
+            reward = state.return_stats.scale(reward)
 
         # One critic call over the whole rollout: values of obs[0..T-1], of the next obs and of the
         # final observations of episodes ended in the rollout.
@@ -577,7 +493,7 @@ def _make_update(config: Config, setup: _Setup):
         value = values[: T * B].reshape(T, B)
         next_value = values[T * B : T * B + B]
         final_value = values[T * B + B :].reshape(T, B)
-        advantages, targets = compute_gae(
+        advantages, targets = returns.compute_gae(
             reward,
             value,
             next_value,
@@ -596,16 +512,18 @@ def _make_update(config: Config, setup: _Setup):
             advantages.reshape(-1),
             targets.reshape(-1),
         )
-        frac = 1.0 - state.update_step.astype(jnp.float32) / num_updates
-        lr = hparams.lr * frac if config.anneal_lr else hparams.lr
-        optimizer = _optimizer(config, hparams)
-        grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
-
-        flat_params, opt_state, key, aux = run_epochs(
-            config, optimizer, grad_fn, lr, hparams, state.params, state.opt_state, key, flat
+        lr = optim.annealed_lr(hparams.lr, state.update_step, num_updates, config.anneal_lr)
+        params, opt_state, key, aux = optim.run_epochs(
+            lambda params, minibatch: loss_fn(params, minibatch, hparams),
+            optim.make_optimizer(hparams.max_grad_norm, config.adam_eps),
+            lr,
+            state.params,
+            state.opt_state,
+            key,
+            flat,
+            update_epochs=config.update_epochs,
+            num_minibatches=config.num_minibatches,
         )
-        unravel = ravel_pytree(state.params)[1]
-        params = unravel(flat_params)
 
         obs_stats = state.obs_stats
         if config.normalize_obs:
@@ -640,41 +558,6 @@ def _make_update(config: Config, setup: _Setup):
     return update
 
 
-def run_epochs(config, optimizer, grad_fn, lr, hparams, params, opt_state, key, flat):
-    """``config.update_epochs`` passes of shuffled minibatches over ``flat`` (leaves ``[N, ...]``).
-
-    ``grad_fn(flat_params, unravel, minibatch, hparams) -> ((loss, aux), grads)``. The optimiser
-    works on one flat parameter vector: a handful of large operations per minibatch instead of a
-    handful per weight matrix (what limits speed at these sizes). Returns ``(flat_params,
-    opt_state, key, aux)`` with ``aux`` leaves ``[epochs, minibatches]``. Shared by PPO and MAPPO.
-    """
-    flat_params, unravel = ravel_pytree(params)
-    n = jax.tree.leaves(flat)[0].shape[0]
-
-    def minibatch_step(carry, minibatch):
-        flat_params, opt_state = carry
-        (_, aux), grads = grad_fn(flat_params, unravel, minibatch, hparams)
-        updates, opt_state = optimizer.update(grads, opt_state, flat_params)
-        flat_params = flat_params - lr * updates
-        aux["grad_norm"] = optax.tree.norm(grads)
-        return (flat_params, opt_state), aux
-
-    def epoch(carry, _):
-        params, opt_state, key = carry
-        key, key_perm = jax.random.split(key)
-        perm = permutation(key_perm, n)  # a packed-key sort: 4x cheaper on XLA:CPU
-        shuffled = jax.tree.map(
-            lambda x: x[perm].reshape(config.num_minibatches, -1, *x.shape[1:]), flat
-        )
-        (params, opt_state), aux = jax.lax.scan(minibatch_step, (params, opt_state), shuffled)
-        return (params, opt_state, key), aux
-
-    (flat_params, opt_state, key), aux = jax.lax.scan(
-        epoch, (flat_params, opt_state, key), None, config.update_epochs
-    )
-    return flat_params, opt_state, key, aux
-
-
 def make_policy(config: Config) -> Callable[[Any, jax.Array, jax.Array, bool], jax.Array]:
     """``act(params, obs [B, ...], key, deterministic) -> env action [B, ...]`` for evaluation.
 
@@ -686,7 +569,10 @@ def make_policy(config: Config) -> Callable[[Any, jax.Array, jax.Array, bool], j
     def act(params, obs, key, deterministic: bool = True):
         out = setup.actor.apply(params["actor"], obs)
         if deterministic:
-            action = out[0] if setup.continuous else jnp.argmax(out[0], -1).astype(jnp.int32)
+            mode = (
+                distributions.gaussian_mode if setup.continuous else distributions.categorical_mode
+            )
+            action = mode(out[0])
         else:
             noise = _sample_noise(key, out[0].shape, setup.continuous)
             action, _ = _sample(noise, out, setup.continuous)
@@ -700,3 +586,89 @@ def make_policy(config: Config) -> Callable[[Any, jax.Array, jax.Array, bool], j
 def normalize_for_policy(config: Config, state: TrainState, obs: jax.Array) -> jax.Array:
     """The observation as the policy saw it in training (normalised if ``normalize_obs``)."""
     return state.obs_stats.normalize(obs) if config.normalize_obs else obs
+
+
+# --- evaluation hooks (rljax eval) -------------------------------------------------------------
+
+# Jitted evaluation programs, one per static config and settings (rljax eval calls repeatedly).
+_PROGRAMS = ProgramCache()
+
+
+def episode_policy(config: Config, state: TrainState, deterministic: bool = True) -> Policy:
+    """One environment's ``policy(key, env_state, obs) -> action`` of a trained ``state`` (one
+    seed), for :mod:`rljax.learning.episodes`: greedy (the mode) or sampled."""
+    act = make_policy(config)
+
+    def policy(key: jax.Array, env_state: Any, obs: jax.Array) -> jax.Array:
+        obs = normalize_for_policy(config, state, obs[None].astype(jnp.float32))
+        return act(state.params, obs, key, deterministic)[0]
+
+    return policy
+
+
+def evaluate_policy(
+    config: Config, state: TrainState, episodes: int, key: jax.Array, max_steps: int
+) -> dict[str, Any]:
+    """``{"returns": float64 [E], "lengths": int32 [E]}`` of ``episodes`` greedy episodes.
+
+    ``state`` is one seed's (no seed axis); episode ``i`` plays from ``jax.random.split(key,
+    episodes)[i]`` for at most ``max_steps`` steps. Host arrays; compiled once per static config.
+    """
+    env, env_params = make(config.env_id, **dict(config.env_kwargs))
+
+    def build():
+        return jax.jit(
+            lambda s, k: run_episodes(
+                env, env_params, episode_policy(config, s), k, episodes, max_steps
+            )
+        )
+
+    result = jax.device_get(
+        _PROGRAMS.get(config, ("evaluate", episodes, max_steps), build)(state, key)
+    )
+    return {
+        "returns": np.asarray(result["return"], np.float64),
+        "lengths": np.asarray(result["length"]),
+    }
+
+
+def record_episode(
+    config: Config, state: TrainState, key: jax.Array, max_steps: int
+) -> tuple[int, dict[str, Any]]:
+    """``(length, trajectory)`` of one greedy episode from ``key`` (host arrays), the trajectory
+    as :mod:`rljax.render` draws it (:func:`rljax.learning.episodes.play_episode`)."""
+    env, env_params = make(config.env_id, **dict(config.env_kwargs))
+
+    def build():
+        return jax.jit(
+            lambda s, k: play_episode(
+                env, env_params, episode_policy(config, s), k, max_steps, record=True
+            )
+        )
+
+    result = jax.device_get(_PROGRAMS.get(config, ("record", max_steps), build)(state, key))
+    return int(result["length"]), result["trajectory"]
+
+
+ALGORITHM = Algorithm(
+    name="ppo",
+    title="PPO",
+    summary="Proximal Policy Optimisation",
+    description="Train PPO on several seeds at once (one vmapped XLA program), in compiled chunks "
+    "with progress, metrics, checkpoints and resume. Writes RUN_DIR/config.json, metrics.jsonl, "
+    "checkpoints/, curve.png.",
+    examples=(
+        "rljax train ppo --total-timesteps 100000",
+        "rljax train ppo --env-id Pendulum-v1 --lr 3e-4 --hidden-sizes 64 64 --seeds 4",
+        "rljax train ppo --preset pendulum --total-timesteps 200000",
+        "rljax train ppo --resume runs/CartPole-v1-ppo-20250101-120000",
+        "rljax eval runs/CartPole-v1-ppo-20250101-120000 --episodes 10",
+    ),
+    config_cls=Config,
+    presets=PRESETS,
+    metric_names=METRIC_NAMES,
+    make_init=make_init,
+    make_update_chunk=make_update_chunk,
+    evaluate_policy=evaluate_policy,
+    record_episode=record_episode,
+)

@@ -8,9 +8,27 @@ reuse the first one's executable within this session; nothing is kept between se
 import os
 import tempfile
 
+import pytest
+
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 import jax  # noqa: E402
 
 jax.config.update("jax_compilation_cache_dir", tempfile.mkdtemp(prefix="rljax-jax-cache-"))
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+
+
+@pytest.fixture
+def clean_registry():
+    """Restores the environment registry after a test that registers, replaces or removes ids."""
+    from rljax import env
+
+    saved = {env_id: env.registration(env_id) for env_id in env.registered_ids()}
+    yield
+    for env_id in env.registered_ids():
+        if env_id not in saved:
+            env.unregister(env_id)
+    for env_id, registration in saved.items():
+        env.register(
+            env_id, registration.entry_point, renderer=registration.renderer, overwrite=True
+        )

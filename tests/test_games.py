@@ -5,20 +5,9 @@ from __future__ import annotations
 import pytest
 
 import rljax
-from rljax import env as env_module
 from rljax import games
 from rljax.envs.cartpole import CartPole
 from rljax.envs.tic_tac_toe import TicTacToe
-
-
-@pytest.fixture
-def clean_registry():
-    """Restores the registry after a test that registers ids."""
-    saved = {env_id: env_module.registration(env_id) for env_id in rljax.registered_ids()}
-    yield
-    for env_id in rljax.registered_ids():
-        if env_id not in saved:
-            env_module.unregister(env_id)
 
 
 def test_builtin_games_are_the_board_games():

@@ -19,20 +19,6 @@ RENDERED_IDS = [
 ]
 
 
-@pytest.fixture
-def clean_registry():
-    """Restores the registry after a test that registers ids."""
-    saved = {env_id: env_module.registration(env_id) for env_id in rljax.registered_ids()}
-    yield
-    for env_id in rljax.registered_ids():
-        if env_id not in saved:
-            env_module.unregister(env_id)
-    for env_id, registration in saved.items():
-        rljax.register(
-            env_id, registration.entry_point, renderer=registration.renderer, overwrite=True
-        )
-
-
 def _trajectory(env_id, steps=6):
     """A short random-action trajectory in the layout ``cli.make_episode_fn`` records."""
     env, params = rljax.make(env_id)

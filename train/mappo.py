@@ -50,7 +50,7 @@ from flax import struct
 from jax.flatten_util import ravel_pytree
 
 from rljax import spaces
-from rljax.configs import ConfigBase, field
+from rljax.configs import field
 from rljax.env import make
 from rljax.learning import distributions, optim, returns
 from rljax.learning.episodes import Policy, ProgramCache, play_episode
@@ -99,12 +99,11 @@ __all__ = [
 
 
 @dataclasses.dataclass(frozen=True)
-class Config(ConfigBase):
-    """Multi-agent PPO settings; field names and meanings follow :class:`ppo.Config`.
+class Config(ppo.CommonConfig):
+    """Multi-agent PPO settings: :class:`ppo.CommonConfig`'s fields (same names and meanings,
+    some other defaults) and the multi-agent ones.
 
-    ``total_timesteps`` counts joint environment steps (one step moves every agent). The numeric
-    fields declared ``leaf=True`` become :class:`ppo.HParams` leaves that may differ between
-    vmapped runs.
+    ``total_timesteps`` counts joint environment steps (one step moves every agent).
     """
 
     env_id: str = field(
@@ -115,20 +114,16 @@ class Config(ConfigBase):
     total_timesteps: int = field(
         500_000, "joint environment steps per seed (updates = this // (num_envs * num_steps))"
     )
-    update_epochs: int = field(4, "passes over each rollout batch")
-    num_minibatches: int = field(4, "minibatches per epoch (must divide num_envs * num_steps)")
     lr: float = field(1e-3, "Adam learning rate", leaf=True)
-    gamma: float = field(0.99, "discount factor", leaf=True)
-    gae_lambda: float = field(0.95, "GAE lambda", leaf=True)
-    clip_eps: float = field(
-        0.2, "PPO ratio clip (and value clip with --clip-value-loss)", leaf=True
+    clip_value_loss: bool = field(False, "clip the value loss like the policy ratio")
+    normalize_obs: bool = field(
+        True, "normalise observations and the global state with running statistics"
     )
-    ent_coef: float = field(0.01, "entropy bonus coefficient", leaf=True)
-    vf_coef: float = field(0.5, "value loss coefficient", leaf=True)
-    max_grad_norm: float = field(0.5, "global gradient-norm clip", leaf=True)
-    anneal_lr: bool = field(True, "anneal the learning rate linearly to 0")
-    activation: str = field("tanh", "hidden activation")
-    hidden_sizes: tuple[int, ...] = field((64, 64), "hidden layer sizes of actor and critic")
+    env_kwargs: tuple[tuple[str, Any], ...] = field(
+        (),
+        "environment settings and parameters, values parsed as JSON (e.g. size=12 "
+        "num_agents=4 num_treasures=6 obs_mode=egocentric view_size=23)",
+    )
     critic: str = field(
         "centralised",
         "independent (IPPO: each agent's critic sees its observation) or centralised "
@@ -143,18 +138,8 @@ class Config(ConfigBase):
         True,
         "one network per team with a one-hot agent id (--no-share-parameters: one per agent)",
     )
-    clip_value_loss: bool = field(False, "clip the value loss like the policy ratio")
-    normalize_obs: bool = field(
-        True, "normalise observations and the global state with running statistics"
-    )
     # Treasure Hunt pays +10 per treasure; unit-scale returns suit the critic.
     reward_scale: float = field(0.1, "multiplies the rewards the critic learns")
-    adam_eps: float = field(1e-5, "Adam epsilon")
-    env_kwargs: tuple[tuple[str, Any], ...] = field(
-        (),
-        "environment settings and parameters, values parsed as JSON (e.g. size=12 "
-        "num_agents=4 num_treasures=6 obs_mode=egocentric view_size=23)",
-    )
 
     def validate(self) -> None:
         ppo.validate_common(self)  # the fields shared with PPO: same rules, same messages
@@ -176,23 +161,6 @@ class Config(ConfigBase):
             self.fail(
                 "env_id", f"mappo needs MultiDiscrete actions with a no-op {noop}; got {space!r}"
             )
-
-    @property
-    def batch_size(self) -> int:
-        """Joint environment steps per update."""
-        return self.num_envs * self.num_steps
-
-    @property
-    def minibatch_size(self) -> int:
-        return self.batch_size // self.num_minibatches
-
-    @property
-    def num_updates(self) -> int:
-        return self.total_timesteps // self.batch_size
-
-    def hparams(self) -> HParams:
-        """This config's numeric hyperparameters as a pytree (float32 leaves)."""
-        return ppo.make_hparams(self)
 
 
 # The observation that lets agents coordinate: the egocentric window (other agents and treasures

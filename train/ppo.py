@@ -40,12 +40,13 @@ from rljax.vector import VecEnv, VecEnvState
 
 
 @dataclasses.dataclass(frozen=True)
-class Config(ConfigBase):
-    """PPO settings. Defaults are PureJaxRL's CartPole configuration (solves it in 500 k steps).
+class CommonConfig(ConfigBase):
+    """The fields, rules and derived sizes PPO and MAPPO share, with PPO's defaults.
 
     Field names follow the common PPO implementations so that scripts carry over. Shape-changing
     fields are static; the numeric ones declared ``leaf=True`` become :class:`HParams` leaves that
-    may differ between vmapped runs.
+    may differ between vmapped runs. :class:`rljax.train.mappo.Config` derives from it and
+    re-declares the fields whose default or meaning differs.
     """
 
     env_id: str = field("CartPole-v1", "registered environment id")
@@ -71,9 +72,6 @@ class Config(ConfigBase):
     # PureJaxRL clips the value loss too; without it CartPole stalls.
     clip_value_loss: bool = field(True, "clip the value loss like the policy ratio")
     normalize_obs: bool = field(False, "normalise observations with running statistics")
-    normalize_reward: bool = field(
-        False, "scale rewards by the running std of the discounted return"
-    )
     adam_eps: float = field(1e-5, "Adam epsilon")
     env_kwargs: tuple[tuple[str, Any], ...] = field(
         (), "environment parameter overrides, values parsed as JSON (e.g. gravity=9.81)"
@@ -95,16 +93,26 @@ class Config(ConfigBase):
         return self.total_timesteps // self.batch_size
 
     def hparams(self) -> HParams:
-        """This config's numeric hyperparameters as a pytree (float32 leaves)."""
-        return make_hparams(self)
+        """This config's numeric hyperparameters (its ``leaf=True`` fields) as float32 leaves."""
+        return HParams(
+            **{name: jnp.float32(getattr(self, name)) for name in leaf_names(type(self))}
+        )
 
 
-def validate_common(config: Any) -> None:
+@dataclasses.dataclass(frozen=True)
+class Config(CommonConfig):
+    """PPO settings. Defaults are PureJaxRL's CartPole configuration (solves it in 500 k steps)."""
+
+    normalize_reward: bool = field(
+        False, "scale rewards by the running std of the discounted return"
+    )
+
+
+def validate_common(config: CommonConfig) -> None:
     """The rules of the fields PPO and MAPPO share (same names, same messages).
 
-    ``config`` is a :class:`rljax.configs.ConfigBase` with PPO's rollout, optimiser and network
-    fields and a ``batch_size`` property; a bad value raises ``ValueError`` through
-    ``config.fail``. Types were checked before (``ConfigBase.__post_init__``).
+    A bad value raises ``ValueError`` through ``config.fail``; types were checked before
+    (``ConfigBase.__post_init__``). A subclass's ``validate`` calls it before its own rules.
     """
     if config.env_id not in registered_ids():
         config.fail("env_id", f"must be one of {', '.join(registered_ids())}")
@@ -140,13 +148,6 @@ def validate_common(config: Any) -> None:
         make(config.env_id, **dict(config.env_kwargs))
     except ValueError as error:
         raise ValueError(f"Config.env_kwargs={dict(config.env_kwargs)!r}: {error}") from None
-
-
-def make_hparams(config: Any) -> HParams:
-    """``config``'s leaf fields (``field(..., leaf=True)``) as :class:`HParams` of float32."""
-    return HParams(
-        **{name: jnp.float32(getattr(config, name)) for name in leaf_names(type(config))}
-    )
 
 
 @struct.dataclass

@@ -8,9 +8,11 @@ import jax
 import numpy as np
 import pytest
 
-from rljax import checkpoint, cli, cli_games
+from rljax import checkpoint, cli
+from rljax.cli.games import play_command
 from rljax.games import players
 from rljax.metrics import read_jsonl
+from rljax.run.driver import load_run
 from rljax.train import alphazero as az
 
 # The same settings as tests/test_alphazero.py's TINY, so the compiled iteration is shared through
@@ -52,9 +54,9 @@ def test_train_writes_the_run_directory(tiny_run):
     rows = read_jsonl(tiny_run / "metrics.jsonl")
     train = [r for r in rows if r["kind"] == "train"]
     evals = [r for r in rows if r["kind"] == "eval"]
-    assert [r["iteration"] for r in train] == [1, 2, 3, 4]
+    assert [r["update"] for r in train] == [1, 2, 3, 4]
     assert all(np.isfinite(r["policy_loss"]) for r in train)
-    assert [r["iteration"] for r in evals] == [2, 4]
+    assert [r["update"] for r in evals] == [2, 4]
     assert all(r["wins"] + r["draws"] + r["losses"] == 4 for r in evals)
     assert all(0.0 <= r["ci_low"] <= r["score"] <= r["ci_high"] + 1e-9 <= 1.0 + 1e-9 for r in evals)
     assert (tiny_run / "scores.png").stat().st_size > 0
@@ -66,17 +68,19 @@ def test_resume_after_a_lost_checkpoint_ends_bitwise_the_same(tiny_run, tmp_path
     shutil.copytree(tiny_run, copy)
     shutil.rmtree(copy / "checkpoints" / "4")  # as if killed before the last checkpoint
     assert cli.main(["train", "alphazero", "--resume", str(copy), "--no-progress"]) == 0
-    config, original = players.load_params(tiny_run)
-    _, resumed = players.load_params(copy)
-    jax.tree.map(np.testing.assert_array_equal, original, resumed)
-    rows = [r["iteration"] for r in read_jsonl(copy / "metrics.jsonl") if r["kind"] == "train"]
+    original, resumed = load_run(tiny_run)[1], load_run(copy)[1]
+    as_data = checkpoint.keys_to_data  # the whole state, PRNG key included
+    jax.tree.map(np.testing.assert_array_equal, as_data(original), as_data(resumed))
+    rows = [r["update"] for r in read_jsonl(copy / "metrics.jsonl") if r["kind"] == "train"]
     assert rows == [1, 2, 3, 4]  # no duplicated rows after the resume
 
 
 def test_restore_gives_the_state_to_library_users(tiny_run):
-    saved = checkpoint.restore(tiny_run, target=az.checkpoint_target(players.run_config(tiny_run)))
-    assert int(saved["iteration"]) == 4
-    assert int(saved["state"].iteration) == 4
+    spec, state, update = load_run(tiny_run)
+    assert update == 4 and int(state.iteration) == 4
+    assert isinstance(state, az.AZState) and spec.config == players.run_config(tiny_run)
+    saved = checkpoint.restore(tiny_run)  # without a target: plain arrays, for any tool
+    assert int(saved["update"]) == 4
 
 
 @pytest.mark.parametrize(
@@ -85,7 +89,7 @@ def test_restore_gives_the_state_to_library_users(tiny_run):
         (["--gate-games", "3"], "Config.gate_games=3"),
         (["--eval-opponents", "minimax"], "unknown baseline 'minimax'"),
         (["--env", "CartPole-v1"], "two-player board game"),
-        (["--minutes", "0"], "--minutes=0.0 must be > 0"),
+        (["--minutes", "0"], "minutes=0.0 is invalid"),
     ],
 )
 def test_bad_flags_fail_before_compiling(flags, message, tmp_path, capsys):
@@ -122,8 +126,9 @@ def _play(script, opponent="random", second=False, env="TicTacToe-v0"):
         simulations=4,
         seed=0,
         no_color=True,
+        prog_name="rljax play",
     )
-    code = cli_games.play(args, input_fn=lambda prompt: next(answers), print_fn=printed.append)
+    code = play_command(args, input_fn=lambda prompt: next(answers), print_fn=printed.append)
     return code, "\n".join(printed)
 
 
@@ -147,9 +152,9 @@ def test_play_quits_cleanly_on_q_and_end_of_input():
 
     args = argparse.Namespace(
         env="ConnectFour-v0", opponent="random", human_first=True, simulations=4, seed=0,
-        no_color=True,
+        no_color=True, prog_name="rljax play",
     )  # fmt: skip
-    assert cli_games.play(args, input_fn=eof, print_fn=lambda *a: None) == 0
+    assert play_command(args, input_fn=eof, print_fn=lambda *a: None) == 0
 
 
 def test_play_rejects_an_unknown_game_or_opponent(capsys):

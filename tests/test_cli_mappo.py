@@ -1,7 +1,7 @@
 """``rljax train mappo`` and ``rljax eval`` on a multi-agent run, end to end, in process.
 
 Every run here shares one tiny configuration (6 updates in chunks of 3), so the compiled programs,
-cached per process in ``rljax.cli``, are built once for the module.
+cached per process in ``rljax.run.programs``, are built once for the module.
 """
 
 from __future__ import annotations
@@ -16,6 +16,9 @@ import numpy as np
 import pytest
 
 from rljax import checkpoint, cli
+from rljax import train as registry
+from rljax.cli.train import config_from_args
+from rljax.run import programs
 from rljax.train import mappo
 
 TINY = [
@@ -44,7 +47,8 @@ def full_run(tmp_path_factory):
 
 def _rows(run_dir):
     rows = [json.loads(line) for line in (Path(run_dir) / "metrics.jsonl").read_text().splitlines()]
-    return [{k: v for k, v in row.items() if k != "wall_time"} for row in rows]
+    dropped = ("wall_time", "train_seconds")
+    return [{k: v for k, v in row.items() if k not in dropped} for row in rows]
 
 
 def _assert_same_state(a_dir, b_dir):
@@ -75,7 +79,7 @@ def test_train_mappo_writes_the_run_directory(full_run):
     assert config["num_updates"] == NUM_UPDATES
     rows = _rows(run_dir)
     assert len(rows) == NUM_UPDATES * 2
-    assert set(rows[0]) == {"update", "seed", *mappo.METRIC_NAMES}
+    assert set(rows[0]) == {"kind", "update", "seed", *mappo.METRIC_NAMES}
     assert all(r["env_steps"] == r["update"] * 128 for r in rows)
     assert checkpoint.updates(run_dir) == [3, 6]
     for name in ("curve.png", "success.png"):
@@ -130,7 +134,7 @@ def test_eval_json_has_success_rate_and_mean_steps(full_run):
 )
 def test_invalid_mappo_config_exits_2_before_compiling(flags, field, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(cli, "programs_for", lambda *a: pytest.fail("compiled"))
+    monkeypatch.setattr(programs, "programs_for", lambda *a, **k: pytest.fail("compiled"))
     code, _, err = _run_cli(["train", "mappo", "--total-timesteps", "4096", *flags])
     assert code == 2
     assert err.startswith("rljax train mappo: error: ") and err.count("\n") == 1
@@ -141,7 +145,7 @@ def test_invalid_mappo_config_exits_2_before_compiling(flags, field, tmp_path, m
 def test_presets_and_help():
     parser = cli.build_parser()
     args = parser.parse_args(["train", "mappo", "--preset", "treasure_hunt", "--seeds", "2"])
-    config = cli._config_from_args(args)
+    config, _ = config_from_args(args, registry.get("mappo"))
     assert config == mappo.PRESETS["treasure_hunt"]
     code, out, _ = _run_cli(["train", "mappo", "--help"])
     assert code == 0 and "MAPPO config" in out and "--critic CRITIC" in out

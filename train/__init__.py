@@ -41,9 +41,11 @@ def get(name: str) -> Any:
 
 
 def of_config(config: Any) -> Any:
-    """The algorithm whose module defines ``config``'s class."""
+    """The algorithm whose ``Config`` class ``config`` is an instance of."""
     module = type(config).__module__
     for name, path in _MODULES.items():
-        if module == path:
-            return get(name)
+        if module == path or module.startswith(path + "."):  # a package's config module
+            algorithm = get(name)
+            if isinstance(config, algorithm.config_cls):
+                return algorithm
     raise TypeError(f"{type(config).__name__} from {module} is not the Config of an algorithm")

@@ -16,7 +16,6 @@ the command line uses: ``random``, ``uct:1000``, ``alphabeta:4`` or a run direct
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -41,39 +40,25 @@ def make(name: str, env_id: str = "ConnectFour-v0", **kwargs: Any) -> Player:
 
 
 def run_config(run_dir: str | Path) -> Any:
-    """The AlphaZero ``Config`` recorded in ``RUN_DIR/config.json``."""
-    from rljax.train import alphazero
+    """The ``Config`` recorded in ``RUN_DIR/config.json`` of a game-playing run."""
+    from rljax.run.spec import RunSpec
 
-    path = Path(run_dir) / "config.json"
-    if not path.exists():
-        raise FileNotFoundError(f"{path} not found: not an rljax run directory")
-    data = json.loads(path.read_text(encoding="utf-8"))
-    if data.get("algorithm") != "alphazero":
-        raise ValueError(f"{run_dir} is a {data.get('algorithm', 'ppo')!r} run, not alphazero")
-    return alphazero.Config.from_dict(data["config"])
-
-
-def load_params(run_dir: str | Path, which: str = "best_params") -> tuple[Any, Any]:
-    """``(config, params)`` of the newest checkpoint of an AlphaZero run (the best network)."""
-    from rljax import checkpoint
-    from rljax.train import alphazero
-
-    config = run_config(run_dir)
-    target = alphazero.checkpoint_target(config)
-    saved = checkpoint.restore(run_dir, target=target)
-    return config, getattr(saved["state"], which)
+    spec = RunSpec.load(Path(run_dir))
+    if spec.algorithm_spec.make_player is None:
+        raise ValueError(f"{run_dir} is a {spec.algorithm} run, which plays no board game")
+    return spec.config
 
 
 def load(run_dir: str | Path, num_simulations: int = 64, gumbel_scale: float = 0.0) -> Player:
-    """The trained agent of an AlphaZero run directory: search with its best network.
+    """The trained agent of a game-playing run directory (its newest intact checkpoint).
 
     ``gumbel_scale=0`` (default) plays deterministically, the usual choice in evaluation.
     """
-    from rljax.train import alphazero
+    from rljax.run.driver import load_run
 
-    config, params = load_params(run_dir)
-    _, _, model = alphazero.setup(config)
-    return alphazero.make_search_player(model, params, num_simulations, gumbel_scale)
+    run_config(run_dir)  # a clear error for a run that plays no game
+    spec, state, _ = load_run(run_dir)
+    return spec.algorithm_spec.make_player(spec.config, state, num_simulations, gumbel_scale)
 
 
 def parse(spec: str, env_id: str, num_simulations: int = 64) -> tuple[str, Player]:

@@ -199,6 +199,27 @@ def restore(spec: RunSpec, run_dir: Path, programs: Any, log: Callable[[str], No
     return int(tree["update"]), tree["state"], float(tree["train_seconds"])
 
 
+def load_run(run_dir: str | Path, log: Callable[[str], None] | None = None) -> tuple:
+    """``(spec, state, update)`` of a run directory's newest intact checkpoint.
+
+    ``state`` is the algorithm's state over all runs (a leading ``[R]`` axis for vmapped
+    algorithms). Raises :class:`RunError` when there is no intact checkpoint.
+    """
+    from rljax import checkpoint
+    from rljax.run.programs import programs_for
+
+    run_dir = Path(run_dir)
+    spec = RunSpec.load(run_dir)
+    programs = programs_for(
+        spec.algorithm_spec, spec.config, spec.num_runs, 1, batched_hparams=bool(spec.sweep)
+    )
+    restored = restore(spec, run_dir, programs, log or (lambda text: None))
+    if restored is None:
+        raise RunError(f"no complete checkpoint in {checkpoint.checkpoint_dir(run_dir)}")
+    update, state, _ = restored
+    return spec, state, update
+
+
 def run(
     spec: RunSpec,
     run_dir: Path,
@@ -265,8 +286,12 @@ def _locked_run(spec, run_dir, resume, progress, log, stop_after_updates, chunk_
     num_updates, runs = spec.num_updates, spec.num_runs
     budget = None if spec.minutes is None else 60.0 * spec.minutes
     log(
-        f"rljax train {algorithm.name}: {spec.config.env_id}, {runs} runs"
-        + (f" ({len(spec.points)} sweep points x {spec.seeds} seeds)" if spec.sweep else "")
+        f"rljax train {algorithm.name}: {spec.config.env_id}, "
+        + (
+            f"{runs} runs ({len(spec.points)} sweep points x {spec.seeds} seeds)"
+            if spec.sweep
+            else f"{runs} seed{'s' if runs > 1 else ''}"
+        )
         + (f" x {num_updates} {algorithm.unit}s" if budget is None else f", {spec.minutes:g} min")
         + (f" x {steps} env steps" if steps and budget is None else "")
         + f", chunks of {spec.chunk_updates}"
@@ -282,7 +307,8 @@ def _locked_run(spec, run_dir, resume, progress, log, stop_after_updates, chunk_
     if not sizes:
         left = num_updates - start
         sizes = {n for n in (min(spec.chunk_updates, left), left % spec.chunk_updates) if n > 0}
-    log(f"compiling the {algorithm.title} programs ({', '.join(map(str, sorted(sizes)))} updates)")
+    lengths = ", ".join(map(str, sorted(sizes)))
+    log(f"compiling the {algorithm.title} programs (chunks of {lengths} {algorithm.unit}s)")
     compile_s = programs.compile(init=restored is None, chunk_sizes=sorted(sizes))
     log(f"compiled in {compile_s:.2f} s")
     state = restored[1] if restored else programs.init(run_keys(spec.seed_values), hparams)
@@ -353,6 +379,7 @@ def _locked_run(spec, run_dir, resume, progress, log, stop_after_updates, chunk_
                 chunk_metrics, update + 1, spec.seed_values, time.time(), keep, names, extra
             )
             for row in rows:
+                row["kind"] = "train"
                 row["train_seconds"] = round(train_seconds, 3)
             jsonl.write(rows)
             if tensorboard is not None:

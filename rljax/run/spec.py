@@ -23,7 +23,7 @@ METRICS_FILE = "metrics.jsonl"
 INT32_MAX = 2**31 - 1
 
 
-class RunError(Exception):
+class RunError(ValueError):
     """A user error about a run (bad settings, a run directory that does not fit): one line."""
 
 
@@ -116,7 +116,9 @@ class RunSpec:
 
     def __post_init__(self) -> None:
         def fail(name: str, allowed: str) -> None:
-            raise RunError(f"{name}={getattr(self, name)!r} is invalid: {allowed}")
+            # Named as the command line spells the setting (the Python keyword is the same word).
+            flag = "--" + name.replace("_", "-")
+            raise RunError(f"{flag}={getattr(self, name)!r} is invalid: {allowed}")
 
         for name in ("seeds", "chunk_updates", "checkpoint_every", "keep_checkpoints"):
             value = getattr(self, name)

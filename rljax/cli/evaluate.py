@@ -1,0 +1,132 @@
+"""``rljax eval RUN_DIR``: score the newest checkpoint's policy and draw one episode."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from rljax.cli.common import CliError, fail, json_safe, parse_int
+
+
+def add_eval(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "eval",
+        help="evaluate the greedy policy of a run's newest checkpoint",
+        description=(
+            "Run N episodes with the greedy policy of RUN_DIR's newest intact checkpoint and "
+            "report the return; draw one episode to RUN_DIR/episode.gif (episode.txt for "
+            "environments without a renderer). Algorithms add their own figures (multi-agent "
+            "runs: the team return, success_rate, mean_steps, and the same for a sampled policy)."
+        ),
+    )
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="a directory made by rljax train")
+    parser.add_argument(
+        "--episodes", type=parse_int, default=10, metavar="N", help="episodes (default: 10)"
+    )
+    parser.add_argument(
+        "--seed-index", type=parse_int, default=0, metavar="I",
+        help="which of the run's seeds (runs, for a sweep) to evaluate (default: 0)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--seed", type=parse_int, default=0, metavar="S", help="evaluation seed (default: 0)"
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--no-render", action="store_true", help="do not draw an episode")
+    parser.add_argument(
+        "--max-frames", type=parse_int, default=300, metavar="F",
+        help="frames in the GIF at most; longer episodes are subsampled (default: 300)",
+    )  # fmt: skip
+    parser.set_defaults(handler=eval_command, prog_name="rljax eval")
+
+
+def eval_command(args: argparse.Namespace) -> int:
+    from rljax.run.spec import RunError
+
+    try:
+        return evaluate(args, Path(args.run_dir))
+    except (RunError, ValueError) as error:
+        return fail(args.prog_name, error)
+
+
+def evaluate(args: argparse.Namespace, run_dir: Path) -> int:
+    import time
+
+    import jax
+    import numpy as np
+
+    from rljax import render
+    from rljax.env import make
+    from rljax.learning.episodes import time_limit
+    from rljax.run.driver import load_run
+    from rljax.run.spec import RunSpec
+
+    spec = RunSpec.load(run_dir)
+    algorithm = spec.algorithm_spec
+    if algorithm.evaluate_policy is None:
+        raise CliError(f"{algorithm.name} runs are scored with rljax arena, not rljax eval")
+    if args.episodes < 1:
+        raise CliError(f"--episodes={args.episodes} is invalid: must be >= 1")
+    if not 0 <= args.seed_index < spec.num_runs:
+        raise CliError(
+            f"--seed-index={args.seed_index} is invalid: the run has runs 0..{spec.num_runs - 1}"
+        )
+    spec, state, update = load_run(run_dir, log=lambda text: print(text, flush=True))
+    state = jax.tree.map(lambda x: x[args.seed_index], state)
+    config = spec.config
+    env, env_params = make(config.env_id, **dict(config.env_kwargs))
+    max_steps = time_limit(env_params)
+    key = jax.random.key(args.seed)
+    if not args.json:
+        print(f"compiling {args.episodes} evaluation episodes of {config.env_id}", flush=True)
+    began = time.perf_counter()
+    figures = algorithm.evaluate_policy(config, state, args.episodes, key, max_steps)
+    returns = np.asarray(figures.pop("returns"), np.float64)
+    lengths = np.asarray(figures.pop("lengths"))
+    render_path = None
+    if not args.no_render and algorithm.record_episode is not None:
+        keys = jax.random.split(key, args.episodes)
+        length0, traj = algorithm.record_episode(config, state, keys[0], max_steps)
+        render_path = render.render_episode(
+            config.env_id, env, env_params, traj, int(length0), run_dir / "episode",
+            max_frames=args.max_frames,
+            title=f"{algorithm.run_title(config)} {config.env_id}, update {update}",
+        )  # fmt: skip
+    result = {
+        "run_dir": str(run_dir),
+        "env_id": config.env_id,
+        "update": update,
+        "seed_index": args.seed_index,
+        "episodes": int(args.episodes),
+        "mean_return": float(returns.mean()),
+        "std_return": float(returns.std()),
+        "min_return": float(returns.min()),
+        "max_return": float(returns.max()),
+        "mean_length": float(np.mean(lengths)),
+        **figures,
+        "returns": [float(r) for r in returns],
+        "render": None if render_path is None else str(render_path),
+        "seconds": round(time.perf_counter() - began, 3),
+    }
+    if args.json:
+        print(json.dumps(json_safe(result), allow_nan=False))
+        return 0
+    print(
+        f"{config.env_id}, checkpoint of update {update}, seed index {args.seed_index}: "
+        f"{args.episodes} greedy episodes"
+    )
+    print(
+        f"return  mean {result['mean_return']:.2f}  std {result['std_return']:.2f}  "
+        f"min {result['min_return']:.2f}  max {result['max_return']:.2f}  "
+        f"(mean length {result['mean_length']:.1f})"
+    )
+    if "success_rate" in figures:
+        for mode, shown in (("greedy", result), ("sampled", result.get("sampled", {}))):
+            if "success_rate" in shown:
+                print(
+                    f"{mode:<8}success rate {shown['success_rate']:.3f}  mean steps "
+                    f"{shown['mean_steps']:.2f} (successful episodes)"
+                )
+    if render_path is not None:
+        print(f"episode drawn to {render_path}")
+    return 0

@@ -524,7 +524,6 @@ def _make_rollout(config: Config, setup: _Setup):
 
 def _make_update(config: Config, setup: _Setup):
     n = setup.num_agents
-    num_updates = config.num_updates
     T, B = config.num_steps, config.num_envs
     rollout = _make_rollout(config, setup)
 
@@ -614,17 +613,8 @@ def _make_update(config: Config, setup: _Setup):
             advantages.reshape(T * B, n),
             targets.reshape(T * B, n),
         )
-        lr = optim.annealed_lr(hparams.lr, state.update_step, num_updates, config.anneal_lr)
-        params, opt_state, key, aux = optim.run_epochs(
-            lambda params, minibatch: loss_fn(params, minibatch, hparams),
-            optim.make_optimizer(hparams.max_grad_norm, config.adam_eps),
-            lr,
-            state.params,
-            state.opt_state,
-            key,
-            flat,
-            update_epochs=config.update_epochs,
-            num_minibatches=config.num_minibatches,
+        params, opt_state, key, aux, lr = ppo.optimise(
+            config, loss_fn, hparams, state.params, state.opt_state, state.update_step, key, flat
         )
 
         obs_stats, global_stats = state.obs_stats, state.global_stats
@@ -632,19 +622,15 @@ def _make_update(config: Config, setup: _Setup):
             obs_stats = obs_stats.update(batch.obs.reshape(T * B * n, -1))
             global_stats = global_stats.update(batch.global_state.reshape(T * B, -1))
 
-        finished = batch.episode_done.astype(jnp.float32)
-        num_finished = finished.sum()
-        mean_over_finished = lambda x: jnp.where(
-            num_finished > 0, (x * finished).sum() / jnp.maximum(num_finished, 1.0), jnp.nan
-        )
-        metrics = {name: jnp.mean(value) for name, value in aux.items()}
-        metrics.update(
-            episode_return=mean_over_finished(batch.episode_return),
-            episode_length=mean_over_finished(batch.episode_length.astype(jnp.float32)),
-            success_rate=mean_over_finished(batch.terminated.astype(jnp.float32)),
-            episodes_finished=num_finished,
-            lr=jnp.asarray(lr, jnp.float32),
-            env_steps=(state.update_step + 1) * config.batch_size,
+        metrics = ppo.update_metrics(
+            config,
+            aux,
+            lr,
+            state.update_step,
+            batch.episode_done,
+            episode_return=batch.episode_return,
+            episode_length=batch.episode_length.astype(jnp.float32),
+            success_rate=batch.terminated.astype(jnp.float32),  # of the finished episodes
         )
         new_state = TrainState(
             params=params,

@@ -404,7 +404,6 @@ def make_train(config: Config) -> Callable[..., TrainResult]:
 def _make_update(config: Config, setup: _Setup):
     venv, env_params, actor, critic = setup.venv, setup.env_params, setup.actor, setup.critic
     continuous = setup.continuous
-    num_updates = config.num_updates
 
     def normalize_obs(stats: RunningMeanStd, obs: jax.Array) -> jax.Array:
         return stats.normalize(obs) if config.normalize_obs else obs
@@ -513,35 +512,22 @@ def _make_update(config: Config, setup: _Setup):
             advantages.reshape(-1),
             targets.reshape(-1),
         )
-        lr = optim.annealed_lr(hparams.lr, state.update_step, num_updates, config.anneal_lr)
-        params, opt_state, key, aux = optim.run_epochs(
-            lambda params, minibatch: loss_fn(params, minibatch, hparams),
-            optim.make_optimizer(hparams.max_grad_norm, config.adam_eps),
-            lr,
-            state.params,
-            state.opt_state,
-            key,
-            flat,
-            update_epochs=config.update_epochs,
-            num_minibatches=config.num_minibatches,
+        params, opt_state, key, aux, lr = optimise(
+            config, loss_fn, hparams, state.params, state.opt_state, state.update_step, key, flat
         )
 
         obs_stats = state.obs_stats
         if config.normalize_obs:
             obs_stats = obs_stats.update(batch.obs.reshape(T * B, *setup.obs_shape))
 
-        finished = batch.episode_done.astype(jnp.float32)
-        num_finished = finished.sum()
-        mean_over_finished = lambda x: jnp.where(
-            num_finished > 0, (x * finished).sum() / jnp.maximum(num_finished, 1.0), jnp.nan
-        )
-        metrics = {name: jnp.mean(value) for name, value in aux.items()}
-        metrics.update(
-            episode_return=mean_over_finished(batch.episode_return),
-            episode_length=mean_over_finished(batch.episode_length.astype(jnp.float32)),
-            episodes_finished=num_finished,
-            lr=jnp.asarray(lr, jnp.float32),
-            env_steps=(state.update_step + 1) * config.batch_size,
+        metrics = update_metrics(
+            config,
+            aux,
+            lr,
+            state.update_step,
+            batch.episode_done,
+            episode_return=batch.episode_return,
+            episode_length=batch.episode_length.astype(jnp.float32),
         )
         new_state = TrainState(
             params=params,
@@ -557,6 +543,62 @@ def _make_update(config: Config, setup: _Setup):
         return new_state, {name: metrics[name] for name in METRIC_NAMES}
 
     return update
+
+
+def optimise(
+    config: CommonConfig,
+    loss_fn: Callable[..., tuple[jax.Array, dict[str, jax.Array]]],
+    hparams: HParams,
+    params: Any,
+    opt_state: Any,
+    update_step: jax.Array,
+    key: jax.Array,
+    batch: Any,
+) -> tuple[Any, Any, jax.Array, dict[str, jax.Array], jax.Array]:
+    """One update's epochs of minibatches (:func:`rljax.learning.optim.run_epochs`) at the
+    annealed learning rate: ``(params, opt_state, key, aux, lr)``.
+
+    ``loss_fn(params, minibatch, hparams) -> (loss, aux)``; ``batch`` leaves ``[N, ...]``.
+    """
+    lr = optim.annealed_lr(hparams.lr, update_step, config.num_updates, config.anneal_lr)
+    params, opt_state, key, aux = optim.run_epochs(
+        lambda params, minibatch: loss_fn(params, minibatch, hparams),
+        optim.make_optimizer(hparams.max_grad_norm, config.adam_eps),
+        lr,
+        params,
+        opt_state,
+        key,
+        batch,
+        update_epochs=config.update_epochs,
+        num_minibatches=config.num_minibatches,
+    )
+    return params, opt_state, key, aux, lr
+
+
+def update_metrics(
+    config: CommonConfig,
+    aux: dict[str, jax.Array],
+    lr: jax.Array,
+    update_step: jax.Array,
+    episode_done: jax.Array,
+    **per_step: jax.Array,
+) -> dict[str, jax.Array]:
+    """One update's metrics: the means of ``aux`` (loss diagnostics ``[epochs, minibatches]``),
+    ``episodes_finished``, ``lr``, ``env_steps``, and for each ``per_step`` array ``[T, B]`` its
+    mean over the steps that finished an episode (``episode_done [T, B]``; NaN if none did)."""
+    finished = episode_done.astype(jnp.float32)
+    num_finished = finished.sum()
+    mean_over_finished = lambda x: jnp.where(
+        num_finished > 0, (x * finished).sum() / jnp.maximum(num_finished, 1.0), jnp.nan
+    )
+    metrics = {name: jnp.mean(value) for name, value in aux.items()}
+    metrics.update({name: mean_over_finished(x) for name, x in per_step.items()})
+    metrics.update(
+        episodes_finished=num_finished,
+        lr=jnp.asarray(lr, jnp.float32),
+        env_steps=(update_step + 1) * config.batch_size,
+    )
+    return metrics
 
 
 def make_policy(config: Config) -> Callable[[Any, jax.Array, jax.Array, bool], jax.Array]:

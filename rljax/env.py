@@ -199,6 +199,30 @@ def renderer_for(env_id: str) -> type | None:
     return None if renderer is None else resolve(renderer)
 
 
+def check_override(env_id: str, name: str, value: Any, default: Any) -> None:
+    """``ValueError`` unless ``value`` has the kind of ``default`` (an integer for an integer,
+    a number for a float, a bool for a bool): ``size=8.9`` or ``gravity="abc"`` are refused
+    rather than truncated or traced into an error far from the cause."""
+    import numpy as np
+
+    if default is None or isinstance(default, str):
+        return
+    kind = np.asarray(default).dtype.kind
+    is_bool = isinstance(value, bool | np.bool_)
+    if kind == "b":
+        ok = is_bool
+    elif kind in "iu":
+        ok = isinstance(value, int | np.integer) and not is_bool
+    elif kind == "f":
+        ok = isinstance(value, int | float | np.number) and not is_bool
+        ok = ok or (np.ndim(default) > 0 and np.asarray(value).dtype.kind in "iuf")
+    else:
+        return
+    if not ok:
+        wanted = {"b": "true or false", "i": "an integer", "u": "an integer", "f": "a number"}
+        raise ValueError(f"{env_id}: {name}={value!r} is invalid: must be {wanted[kind]}")
+
+
 def make(env_id: str, **overrides: Any) -> tuple[Environment, Any]:
     """Builds a registered environment: ``env, params = make("CartPole-v1", gravity=9.81)``.
 
@@ -212,6 +236,12 @@ def make(env_id: str, **overrides: Any) -> tuple[Environment, Any]:
     except (TypeError, ValueError):
         factory_args = set()
     settings = {k: v for k, v in overrides.items() if k in factory_args}
+    if settings:
+        signature = inspect.signature(build).parameters
+        for name, value in settings.items():
+            default = signature[name].default
+            if default is not inspect.Parameter.empty:
+                check_override(env_id, name, value, default)
     env = build(**settings)
     params = env.default_params
     param_overrides = {k: v for k, v in overrides.items() if k not in factory_args}
@@ -224,6 +254,8 @@ def make(env_id: str, **overrides: Any) -> tuple[Environment, Any]:
                 f"{env_id} has no parameter {', '.join(map(repr, unknown))}. "
                 f"Allowed: {', '.join(allowed)}"
             )
+        for name, value in param_overrides.items():
+            check_override(env_id, name, value, getattr(params, name))
         params = params.replace(**param_overrides)
     env.validate_params(params)
     return env, params

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 import textwrap
 
@@ -247,3 +248,22 @@ def test_env_reset_and_step_use_default_params_when_omitted():
     out_a = env.step(key, state_a, jnp.int32(1))
     out_b = env.step(key, state_b, jnp.int32(1), params)
     jax.tree.map(np.testing.assert_array_equal, out_a, out_b)
+
+
+@pytest.mark.parametrize(
+    ("env_id", "overrides", "needle"),
+    [
+        ("CartPole-v1", {"gravity": "abc"}, "gravity='abc' is invalid: must be a number"),
+        ("CartPole-v1", {"max_steps_in_episode": 8.9}, "must be an integer"),
+        ("CartPole-v1", {"max_steps_in_episode": True}, "must be an integer"),
+        ("TreasureHunt-v0", {"size": 8.9}, "size=8.9 is invalid: must be an integer"),
+    ],
+)
+def test_overrides_of_the_wrong_kind_are_refused_not_coerced(env_id, overrides, needle):
+    with pytest.raises(ValueError, match=re.escape(needle)):
+        rljax.make(env_id, **overrides)
+
+
+def test_overrides_of_the_right_kind_are_taken():
+    _, params = rljax.make("CartPole-v1", gravity=9, max_steps_in_episode=200)
+    assert float(params.gravity) == 9.0 and int(params.max_steps_in_episode) == 200

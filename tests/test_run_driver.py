@@ -129,7 +129,7 @@ def test_an_unwritable_run_dir_is_one_error_line(tmp_path, monkeypatch):
 def test_huge_runs_schedule_without_host_loops():
     started = time.perf_counter()
     assert spec.default_chunk_updates(10**12) == 2 * 10**10
-    assert spec.chunk_sizes(3, 10**12, 7) == (7, (10**12 - 3) % 7)
+    assert spec.chunk_sizes(3, 10**12, 7) == tuple(sorted({7, (10**12 - 3) % 7}))
     assert time.perf_counter() - started < 1.0
 
 

@@ -122,12 +122,3 @@ class Config(ConfigBase):
     @property
     def positions_per_iteration(self) -> int:
         return self.selfplay_games * self.max_plies
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> Config:
-        """The config of a ``to_dict`` mapping (older runs get :attr:`LEGACY_DEFAULTS`)."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - names)
-        if unknown:
-            raise ValueError(f"unknown AlphaZero config fields {unknown}; allowed: {sorted(names)}")
-        return super().from_dict(values)

@@ -199,3 +199,9 @@ def test_ppo_loss_terms_by_hand():
     _, aux_clipped = ppo.ppo_loss(*args, True)
     clipped = 0.5 * np.mean([max(1.0, (0.7 - 2.0) ** 2), max(1.0, (2.2 - 2.0) ** 2)])
     np.testing.assert_allclose(aux_clipped["value_loss"], clipped, rtol=1e-6)
+
+
+@pytest.mark.parametrize("env_id", ["ConnectFour-v0", "TreasureHunt-v0"])
+def test_config_refuses_environments_with_a_reward_per_agent(env_id):
+    with pytest.raises(ValueError, match="env_id.*single-agent"):
+        ppo.Config(env_id=env_id)

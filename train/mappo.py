@@ -787,4 +787,5 @@ ALGORITHM = Algorithm(
     evaluate_policy=evaluate_policy,
     record_episode=record_episode,
     summary_metrics=("success_rate",),
+    curves={"success_rate": "success.png"},
 )

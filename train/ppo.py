@@ -107,6 +107,21 @@ class Config(CommonConfig):
         False, "scale rewards by the running std of the discounted return"
     )
 
+    def validate(self) -> None:
+        validate_common(self)
+        env, params = make(self.env_id, **dict(self.env_kwargs))
+        if env.reward_shape(params) != ():
+            self.fail(
+                "env_id",
+                "PPO trains single-agent environments, and this one gives a reward per agent or "
+                f"player (shape {env.reward_shape(params)})",
+            )
+        space = env.action_space(params)
+        if not isinstance(space, spaces.Discrete) and not (
+            isinstance(space, spaces.Box) and len(space.shape) == 1
+        ):
+            self.fail("env_id", f"PPO supports Discrete and 1-D Box action spaces, not {space!r}")
+
 
 def validate_common(config: CommonConfig) -> None:
     """The rules of the fields PPO and MAPPO share (same names, same messages).

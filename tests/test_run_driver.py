@@ -216,6 +216,21 @@ def test_an_edited_config_names_the_fields_that_differ(finished, tmp_path):
     assert "num_envs: 4 -> 8" in err
 
 
+def test_a_run_directory_in_the_old_layout_resumes(finished, tmp_path):
+    """rljax 0.1 wrote checkpoints {"state", "update"}, without train_seconds or the trained
+    config beside them: such a run continues, and ends where the new layout's run ends."""
+    run_dir = tmp_path / "old"
+    run_dir.mkdir()
+    shutil.copy(finished / "config.json", run_dir / "config.json")
+    saved = checkpoint.restore(finished, 4)
+    old = {"state": saved["state"], "update": saved["update"]}
+    checkpoint.save(run_dir, 4, old)
+    code, out, err = _run_cli(["train", "ppo", "--resume", run_dir, "--no-progress"])
+    assert code == 0, err
+    assert "resuming from checkpoint of update 4" in out
+    jax.tree.map(np.testing.assert_array_equal, _final_params(run_dir), _final_params(finished))
+
+
 # --- sweeps -----------------------------------------------------------------------------------
 
 

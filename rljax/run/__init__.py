@@ -15,7 +15,7 @@ from typing import Any
 
 def __getattr__(name: str) -> Any:
     # Lazy: importing rljax.run (e.g. for the protocol) must not import JAX programs or Orbax.
-    if name in ("train", "resume"):
+    if name in ("train", "resume", "load_run", "make_spec"):
         from rljax.run import driver
 
         return getattr(driver, name)

@@ -167,6 +167,41 @@ def checkpoint_target(programs: Any) -> dict[str, Any]:
     }
 
 
+def legacy_targets(programs: Any) -> list[dict[str, Any]]:
+    """The layouts of run directories written before this driver: rljax 0.1's ``rljax train``
+    (``{"state", "update"}``) and its AlphaZero loop (``{"state", "iteration",
+    "train_seconds"}``). Their states are the same pytrees, so such runs resume exactly."""
+    import numpy as np
+
+    state = programs.abstract_state()
+    return [
+        {"state": state, "update": np.int32(0)},
+        {"state": state, "iteration": np.int32(0), "train_seconds": np.float32(0)},
+    ]
+
+
+def restore_tree(run_dir: Path, programs: Any, log: Callable[[str], None]) -> tuple[int, Any]:
+    """``(update, {"state", "update", "train_seconds"})`` of the newest intact checkpoint, in
+    this driver's layout or an older one."""
+    from rljax import checkpoint
+
+    try:
+        return checkpoint.restore_latest_intact(run_dir, checkpoint_target(programs), log)
+    except checkpoint.CheckpointMismatch as error:
+        for target in legacy_targets(programs):
+            try:
+                update, tree = checkpoint.restore_latest_intact(run_dir, target, log)
+            except checkpoint.CheckpointMismatch:
+                continue
+            tree = {
+                "state": tree["state"],
+                "update": tree.get("update", tree.get("iteration")),
+                "train_seconds": tree.get("train_seconds", 0.0),
+            }
+            return update, tree
+        raise error from None
+
+
 def restore(spec: RunSpec, run_dir: Path, programs: Any, log: Callable[[str], None]) -> Any:
     """``(update, state, train_seconds)`` of the newest intact checkpoint, or ``None`` if none.
 
@@ -186,7 +221,7 @@ def restore(spec: RunSpec, run_dir: Path, programs: Any, log: Callable[[str], No
         except (OSError, ValueError):
             differences = []
     try:
-        update, tree = checkpoint.restore_latest_intact(run_dir, checkpoint_target(programs), log)
+        update, tree = restore_tree(run_dir, programs, log)
     except checkpoint.CheckpointMismatch as error:
         fields = "; ".join(differences) if differences else "no config field differs"
         raise RunError(

@@ -42,6 +42,27 @@ def curve_arrays(
     return steps, values, seeds
 
 
+def seed_mean_std(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``nanmean`` and ``nanstd`` over seeds of ``values [S, U]``; all-NaN columns (no episode
+    finished yet) stay NaN, without warnings."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(values, axis=0), np.nanstd(values, axis=0)
+
+
+def save_steps_figure(fig: Any, ax: Any, path: str | os.PathLike, metric: str, title: str | None):
+    """Labels a curve-against-env-steps axis, saves the figure to ``path`` and returns it."""
+    ax.set_xlabel("environment steps (per seed)")
+    ax.set_ylabel(metric.replace("_", " "))
+    ax.grid(alpha=0.3)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path)
+    return path
+
+
 def plot_curve(
     rows: Sequence[dict[str, Any]],
     path: str | os.PathLike,
@@ -60,24 +81,13 @@ def plot_curve(
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     if values.size:
-        with warnings.catch_warnings():  # all-NaN columns (no episode finished yet) stay NaN
-            warnings.simplefilter("ignore", RuntimeWarning)
-            mean = np.nanmean(values, axis=0)
-            std = np.nanstd(values, axis=0)
+        mean, std = seed_mean_std(values)
         for i in range(values.shape[0]):
             ax.plot(steps, values[i], color="C0", alpha=0.15, linewidth=0.8)
         ax.plot(steps, mean, color="C0", linewidth=2, label=f"mean over {len(seeds)} seeds")
         ax.fill_between(steps, mean - std, mean + std, color="C0", alpha=0.25, label="± std")
         ax.legend(loc="best")
-    ax.set_xlabel("environment steps (per seed)")
-    ax.set_ylabel(metric.replace("_", " "))
-    ax.grid(alpha=0.3)
-    if title:
-        ax.set_title(title)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path)
-    return path
+    return save_steps_figure(fig, ax, path, metric, title)
 
 
 def plot_scores(
@@ -138,20 +148,9 @@ def plot_sweep(
         if not mine:
             continue
         steps, values, seeds = curve_arrays(mine, metric)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            mean = np.nanmean(values, axis=0)
-            std = np.nanstd(values, axis=0)
+        mean, std = seed_mean_std(values)
         color = f"C{point % 10}"
         ax.plot(steps, mean, color=color, linewidth=2, label=f"{label} ({len(seeds)} seeds)")
         ax.fill_between(steps, mean - std, mean + std, color=color, alpha=0.2)
     ax.legend(loc="best")
-    ax.set_xlabel("environment steps (per seed)")
-    ax.set_ylabel(metric.replace("_", " "))
-    ax.grid(alpha=0.3)
-    if title:
-        ax.set_title(title)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path)
-    return path
+    return save_steps_figure(fig, ax, path, metric, title)

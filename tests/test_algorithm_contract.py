@@ -12,16 +12,15 @@ compiled programs are shared with them within a session.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import io
 import json
 
 import jax
 import numpy as np
 import pytest
+from cli_harness import run_cli
 
-from rljax import checkpoint, cli
+from rljax import checkpoint
 from rljax import train as registry
 from rljax.configs import field_help
 from rljax.run import driver
@@ -60,13 +59,6 @@ TINY = {"ppo": _ppo, "mappo": _mappo, "alphazero": _alphazero}
 ALGORITHMS = registry.names()
 
 
-def _cli(argv):
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = cli.main([str(a) for a in argv])
-    return code, out.getvalue(), err.getvalue()
-
-
 def test_every_registered_algorithm_has_a_tiny_contract_config():
     assert sorted(TINY) == sorted(ALGORITHMS)
 
@@ -95,7 +87,7 @@ def test_config_round_trips_through_json(name):
 
 @pytest.mark.parametrize("name", ALGORITHMS)
 def test_help_lists_every_field_with_its_default_and_help(name):
-    code, out, _ = _cli(["train", name, "--help"])
+    code, out, _ = run_cli(["train", name, "--help"])
     assert code == 0
     cls = registry.get(name).config_cls
     squeezed = "".join(out.split())  # help wraps lines, at hyphens too

@@ -6,7 +6,6 @@ them through JAX's persistent compilation cache.
 """
 
 import contextlib
-import io
 import json
 import os
 import signal
@@ -18,6 +17,7 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
+from cli_harness import run_cli
 
 from rljax import checkpoint, cli
 from rljax import train as registry
@@ -31,14 +31,6 @@ TINY = [
 ]  # fmt: skip
 NUM_UPDATES = 32  # 4096 // (4 * 32): 10 chunks of 3, then one of 2
 CHECKPOINTS = [6, 9, 12, 18, 21, 24, 30, 32]  # first chunk ends at or after multiples of 4, end
-
-
-def _run_cli(argv):
-    """``(exit code, stdout, stderr)`` of ``rljax.cli.main(argv)``."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = cli.main([str(a) for a in argv])
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +64,7 @@ def full_run(tmp_path_factory, xla_cache):
         import tensorboardX  # noqa: F401
 
         extra = ["--tensorboard"]
-    code, out, err = _run_cli(["train", "ppo", *TINY, "--run-dir", run_dir, *extra])
+    code, out, err = run_cli(["train", "ppo", *TINY, "--run-dir", run_dir, *extra])
     return run_dir, code, out, err
 
 
@@ -197,7 +189,7 @@ def test_seed_groups_run_side_by_side_with_the_same_bits(full_run, tmp_path):
     assert json.loads((reference / "config.json").read_text())["seed_groups"] == 1  # 2 seeds
     run_dir = tmp_path / "grouped"
     argv = [a if a != "2" else "4" for a in TINY]  # --seeds 4 (the only "2" in TINY)
-    code, out, err = _run_cli(["train", "ppo", *argv, "--seed-groups", "2", "--run-dir", run_dir])
+    code, out, err = run_cli(["train", "ppo", *argv, "--seed-groups", "2", "--run-dir", run_dir])
     assert code == 0, err
     assert "2 seed groups side by side" in out
     assert json.loads((run_dir / "config.json").read_text())["seed_groups"] == 2
@@ -210,7 +202,7 @@ def test_seed_groups_run_side_by_side_with_the_same_bits(full_run, tmp_path):
     assert not np.array_equal(kernel[0], kernel[2])
 
     bad = ["train", "ppo", *argv, "--seed-groups", "3", "--run-dir", tmp_path / "x"]
-    code, _, err = _run_cli(bad)
+    code, _, err = run_cli(bad)
     assert code == 2 and "--seed-groups=3 is invalid" in err
 
 
@@ -220,7 +212,7 @@ def test_seed_groups_run_side_by_side_with_the_same_bits(full_run, tmp_path):
 def test_resume_after_a_stop_is_bitwise_identical(full_run, tmp_path):
     reference = full_run[0]
     run_dir = tmp_path / "run"
-    code, out, err = _run_cli(
+    code, out, err = run_cli(
         ["train", "ppo", *TINY, "--run-dir", run_dir, "--stop-after-updates", 14]
     )
     assert code == 0, err
@@ -229,14 +221,14 @@ def test_resume_after_a_stop_is_bitwise_identical(full_run, tmp_path):
     assert max(r["update"] for r in _rows(run_dir)) == 15
     assert not (run_dir / "curve.png").exists()
 
-    code, out, err = _run_cli(["train", "ppo", "--resume", run_dir, "--no-progress"])
+    code, out, err = run_cli(["train", "ppo", "--resume", run_dir, "--no-progress"])
     assert code == 0, err
     assert "resuming from checkpoint of update 12" in out
     _assert_same_run(run_dir, reference)
     assert (run_dir / "curve.png").exists()
 
     # Resuming a finished run recomputes nothing.
-    code, out, err = _run_cli(["train", "ppo", "--resume", run_dir, "--no-progress", "--lr", "1"])
+    code, out, err = run_cli(["train", "ppo", "--resume", run_dir, "--no-progress", "--lr", "1"])
     assert code == 0, err
     assert "--lr ignored" in err
     _assert_same_run(run_dir, reference)
@@ -245,14 +237,12 @@ def test_resume_after_a_stop_is_bitwise_identical(full_run, tmp_path):
 def test_resume_without_checkpoint_restarts(full_run, tmp_path):
     reference = full_run[0]
     run_dir = tmp_path / "run"
-    code, _, err = _run_cli(
-        ["train", "ppo", *TINY, "--run-dir", run_dir, "--stop-after-updates", 1]
-    )
+    code, _, err = run_cli(["train", "ppo", *TINY, "--run-dir", run_dir, "--stop-after-updates", 1])
     assert code == 0, err
     assert checkpoint.latest_update(run_dir) is None
     with open(run_dir / "metrics.jsonl", "a") as f:
         f.write('{"update": 4, "seed": 0, "env_st')  # a row torn by a kill
-    code, out, err = _run_cli(["train", "ppo", "--resume", run_dir, "--no-progress"])
+    code, out, err = run_cli(["train", "ppo", "--resume", run_dir, "--no-progress"])
     assert code == 0, err
     _assert_same_run(run_dir, reference)
 
@@ -288,7 +278,7 @@ def test_resume_after_sigkill_is_bitwise_identical(full_run, xla_cache, tmp_path
     killed_at = checkpoint.latest_update(run_dir)
     assert killed_at is not None and killed_at < NUM_UPDATES
 
-    code, out, err = _run_cli(["train", "ppo", "--resume", run_dir, "--no-progress"])
+    code, out, err = run_cli(["train", "ppo", "--resume", run_dir, "--no-progress"])
     assert code == 0, err
     _assert_same_run(run_dir, reference)
 
@@ -315,7 +305,7 @@ def test_divergence_stops_with_the_first_bad_update(full_run, tmp_path, monkeypa
 
     monkeypatch.setattr(programs.SeedPrograms, "chunk", poisoned_chunk)
     run_dir = tmp_path / "run"
-    code, _, err = _run_cli(["train", "ppo", *TINY, "--run-dir", run_dir])
+    code, _, err = run_cli(["train", "ppo", *TINY, "--run-dir", run_dir])
     assert code == 1
     assert "update 8" in err and "value_loss" in err and "update 6" in err
     assert err.count("\n") == 1
@@ -344,7 +334,7 @@ def test_divergence_stops_with_the_first_bad_update(full_run, tmp_path, monkeypa
 def test_invalid_config_exits_2_before_compiling(flags, field, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(programs, "programs_for", lambda *a, **k: pytest.fail("compiled"))
-    code, out, err = _run_cli(["train", "ppo", "--total-timesteps", "4096", *flags])
+    code, out, err = run_cli(["train", "ppo", "--total-timesteps", "4096", *flags])
     assert code == 2
     assert err.startswith("rljax train ppo: error: ") and err.count("\n") == 1
     assert field in err
@@ -352,7 +342,7 @@ def test_invalid_config_exits_2_before_compiling(flags, field, tmp_path, monkeyp
 
 
 def test_existing_run_dir_is_not_overwritten(full_run):
-    code, _, err = _run_cli(["train", "ppo", *TINY, "--run-dir", full_run[0]])
+    code, _, err = run_cli(["train", "ppo", *TINY, "--run-dir", full_run[0]])
     assert code == 2 and "--resume" in err
 
 
@@ -375,7 +365,7 @@ def test_config_flags_presets_and_env_kwargs(monkeypatch):
 
 
 def test_help_is_grouped_with_defaults():
-    code, out, _ = _run_cli(["train", "ppo", "--help"])
+    code, out, _ = run_cli(["train", "ppo", "--help"])
     assert code == 0
     assert "PPO config" in out and "run:" in out
     assert "--num-envs N" in out and "(default: 4)" in out
@@ -383,12 +373,12 @@ def test_help_is_grouped_with_defaults():
     assert "--hidden-sizes N [N ...]" in out
     assert "--stop-after-updates" not in out  # test hooks stay hidden
     for argv in (["--help"], ["eval", "--help"], ["bench", "envs", "--help"]):
-        code, out, _ = _run_cli(argv)
+        code, out, _ = run_cli(argv)
         assert code == 0 and "usage: rljax" in out
 
 
 def test_bench_envs_still_runs():
-    code, out, err = _run_cli(
+    code, out, err = run_cli(
         ["bench", "envs", "--quick", "--envs", "GridWorld-v0", "--batch-sizes", "8"]
     )
     assert code == 0, err
@@ -401,7 +391,7 @@ def test_bench_envs_still_runs():
 def test_eval_json_and_gif(full_run):
     run_dir, code, _, err = full_run
     assert code == 0, err
-    code, out, err = _run_cli(["eval", run_dir, "--episodes", 3, "--json"])
+    code, out, err = run_cli(["eval", run_dir, "--episodes", 3, "--json"])
     assert code == 0, err
     result = json.loads(out)
     assert result["episodes"] == 3 and len(result["returns"]) == 3
@@ -417,8 +407,8 @@ def test_eval_json_and_gif(full_run):
     with Image.open(gif) as image:
         assert 2 <= image.n_frames <= 301
 
-    code, out, err = _run_cli(["eval", run_dir, "--episodes", 2, "--seed-index", 1, "--no-render"])
+    code, out, err = run_cli(["eval", run_dir, "--episodes", 2, "--seed-index", 1, "--no-render"])
     assert code == 0, err
     assert "return" in out and "mean" in out
-    code, _, err = _run_cli(["eval", run_dir, "--seed-index", 2])
+    code, _, err = run_cli(["eval", run_dir, "--seed-index", 2])
     assert code == 2 and "--seed-index" in err

@@ -6,14 +6,13 @@ cached per process in ``rljax.run.programs``, are built once for the module.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 from pathlib import Path
 
 import jax
 import numpy as np
 import pytest
+from cli_harness import run_cli
 
 from rljax import checkpoint, cli
 from rljax import train as registry
@@ -31,17 +30,10 @@ TINY = [
 NUM_UPDATES = 6  # 768 // (8 * 16): two chunks of 3
 
 
-def _run_cli(argv):
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = cli.main([str(a) for a in argv])
-    return code, out.getvalue(), err.getvalue()
-
-
 @pytest.fixture(scope="module")
 def full_run(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("mappo") / "run"
-    code, out, err = _run_cli(["train", "mappo", *TINY, "--run-dir", run_dir])
+    code, out, err = run_cli(["train", "mappo", *TINY, "--run-dir", run_dir])
     return run_dir, code, out, err
 
 
@@ -91,25 +83,25 @@ def test_train_mappo_writes_the_run_directory(full_run):
 def test_resume_is_bitwise_identical(full_run, tmp_path):
     reference = full_run[0]
     run_dir = tmp_path / "run"
-    code, out, err = _run_cli(
+    code, out, err = run_cli(
         ["train", "mappo", *TINY, "--run-dir", run_dir, "--stop-after-updates", 3]
     )
     assert code == 0, err
     assert checkpoint.latest_update(run_dir) == 3
-    code, out, err = _run_cli(["train", "mappo", "--resume", run_dir, "--no-progress"])
+    code, out, err = run_cli(["train", "mappo", "--resume", run_dir, "--no-progress"])
     assert code == 0, err
     assert "resuming from checkpoint of update 3" in out
     _assert_same_state(run_dir, reference)
     assert _rows(run_dir) == _rows(reference)
     # A mappo run is not continued as a ppo one.
-    code, _, err = _run_cli(["train", "ppo", "--resume", run_dir])
+    code, _, err = run_cli(["train", "ppo", "--resume", run_dir])
     assert code == 2 and "rljax train mappo --resume" in err
 
 
 def test_eval_json_has_success_rate_and_mean_steps(full_run):
     run_dir, code, _, err = full_run
     assert code == 0, err
-    code, out, err = _run_cli(["eval", run_dir, "--episodes", 5, "--json", "--max-frames", 4])
+    code, out, err = run_cli(["eval", run_dir, "--episodes", 5, "--json", "--max-frames", 4])
     assert code == 0, err
     result = json.loads(out)
     assert result["episodes"] == 5 and len(result["returns"]) == 5
@@ -118,7 +110,7 @@ def test_eval_json_has_success_rate_and_mean_steps(full_run):
     assert result["mean_steps"] is None or 1.0 <= result["mean_steps"] <= 100.0
     assert set(result["sampled"]) >= {"success_rate", "mean_steps", "mean_return"}
     assert Path(result["render"]).read_bytes()[:6] in (b"GIF87a", b"GIF89a")
-    code, out, err = _run_cli(["eval", run_dir, "--episodes", 3, "--seed-index", 1, "--no-render"])
+    code, out, err = run_cli(["eval", run_dir, "--episodes", 3, "--seed-index", 1, "--no-render"])
     assert code == 0, err
     assert "success rate" in out and "mean steps" in out
 
@@ -135,7 +127,7 @@ def test_eval_json_has_success_rate_and_mean_steps(full_run):
 def test_invalid_mappo_config_exits_2_before_compiling(flags, field, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(programs, "programs_for", lambda *a, **k: pytest.fail("compiled"))
-    code, _, err = _run_cli(["train", "mappo", "--total-timesteps", "4096", *flags])
+    code, _, err = run_cli(["train", "mappo", "--total-timesteps", "4096", *flags])
     assert code == 2
     assert err.startswith("rljax train mappo: error: ") and err.count("\n") == 1
     assert field in err
@@ -147,5 +139,5 @@ def test_presets_and_help():
     args = parser.parse_args(["train", "mappo", "--preset", "treasure_hunt", "--seeds", "2"])
     config, _ = config_from_args(args, registry.get("mappo"))
     assert config == mappo.PRESETS["treasure_hunt"]
-    code, out, _ = _run_cli(["train", "mappo", "--help"])
+    code, out, _ = run_cli(["train", "mappo", "--help"])
     assert code == 0 and "MAPPO config" in out and "--critic CRITIC" in out

@@ -8,8 +8,6 @@ equal the same seeds trained alone.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import shutil
 import subprocess
@@ -20,8 +18,9 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
+from cli_harness import run_cli
 
-from rljax import checkpoint, cli
+from rljax import checkpoint
 from rljax.run import driver, programs, spec
 
 # The same tiny run as tests/test_cli.py (shared compiled programs), shorter.
@@ -32,17 +31,10 @@ TINY = [
 NUM_UPDATES = 8
 
 
-def _run_cli(argv):
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = cli.main([str(a) for a in argv])
-    return code, out.getvalue(), err.getvalue()
-
-
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("driver") / "run"
-    code, out, err = _run_cli(["train", "ppo", *TINY, "--run-dir", run_dir])
+    code, out, err = run_cli(["train", "ppo", *TINY, "--run-dir", run_dir])
     assert code == 0, err
     return run_dir
 
@@ -77,7 +69,7 @@ def test_bad_train_input_is_one_error_line_and_leaves_nothing(flags, needle, tmp
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(programs, "programs_for", lambda *a, **k: pytest.fail("compiled"))
     started = time.perf_counter()
-    code, _, err = _run_cli(["train", "ppo", "--total-timesteps", "4096", *flags])
+    code, _, err = run_cli(["train", "ppo", "--total-timesteps", "4096", *flags])
     assert time.perf_counter() - started < 30  # no host work proportional to the run length
     assert code == 2, err
     assert err.startswith("rljax train ppo: error: ") and err.count("\n") == 1, err
@@ -88,7 +80,7 @@ def test_bad_train_input_is_one_error_line_and_leaves_nothing(flags, needle, tmp
 def test_a_run_dir_that_is_a_file_is_refused(tmp_path):
     path = tmp_path / "file"
     path.write_text("x")
-    code, _, err = _run_cli(["train", "ppo", *TINY, "--run-dir", path])
+    code, _, err = run_cli(["train", "ppo", *TINY, "--run-dir", path])
     assert code == 2 and "is a file" in err and err.count("\n") == 1
 
 
@@ -96,7 +88,7 @@ def test_resume_of_a_broken_config_json_is_one_line(tmp_path):
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     (run_dir / "config.json").write_text("{not json")
-    code, _, err = _run_cli(["train", "ppo", "--resume", run_dir])
+    code, _, err = run_cli(["train", "ppo", "--resume", run_dir])
     assert code == 2 and "config.json" in err and err.count("\n") == 1
 
 
@@ -111,7 +103,7 @@ def test_resume_of_a_broken_config_json_is_one_line(tmp_path):
     ],
 )
 def test_bad_input_to_other_commands_is_one_error_line(argv):
-    code, _, err = _run_cli(argv)
+    code, _, err = run_cli(argv)
     assert code == 2, err
     assert "error:" in err and err.count("\n") == 1, err
 
@@ -122,7 +114,7 @@ def test_an_unwritable_run_dir_is_one_error_line(tmp_path, monkeypatch):
 
     monkeypatch.setattr(spec, "write_json_atomic", full_disk)
     monkeypatch.setattr(spec.RunSpec, "save", lambda self, run_dir: full_disk())
-    code, _, err = _run_cli(["train", "ppo", *TINY, "--run-dir", tmp_path / "r"])
+    code, _, err = run_cli(["train", "ppo", *TINY, "--run-dir", tmp_path / "r"])
     assert code == 2 and "No space left" in err and err.count("\n") == 1
 
 
@@ -142,9 +134,9 @@ def test_a_second_writer_gets_an_error_naming_the_holder(finished, tmp_path):
     run_dir = tmp_path / "copy"
     shutil.copytree(finished, run_dir)
     with RunLock(run_dir):
-        code, _, err = _run_cli(["train", "ppo", "--resume", run_dir, "--no-progress"])
+        code, _, err = run_cli(["train", "ppo", "--resume", run_dir, "--no-progress"])
     assert code == 2 and "in use by pid" in err and err.count("\n") == 1
-    code, _, err = _run_cli(["train", "ppo", "--resume", run_dir, "--no-progress"])
+    code, _, err = run_cli(["train", "ppo", "--resume", run_dir, "--no-progress"])
     assert code == 0, err
 
 
@@ -185,7 +177,7 @@ def test_a_corrupt_newest_checkpoint_falls_back_with_a_note(finished, tmp_path):
     run_dir = tmp_path / "copy"
     shutil.copytree(finished, run_dir)
     bad = _corrupt_newest(run_dir)
-    code, out, err = _run_cli(["train", "ppo", "--resume", run_dir, "--no-progress"])
+    code, out, err = run_cli(["train", "ppo", "--resume", run_dir, "--no-progress"])
     assert code == 0, err
     assert f"checkpoint {bad}" in out + err
     jax.tree.map(np.testing.assert_array_equal, _final_params(run_dir), _final_params(finished))
@@ -199,7 +191,7 @@ def test_no_intact_checkpoint_is_a_clear_error(finished, tmp_path):
         for file in path.rglob("*"):
             if file.is_file() and file.stat().st_size > 100:
                 file.write_bytes(file.read_bytes()[: file.stat().st_size // 2])
-    code, _, err = _run_cli(["train", "ppo", "--resume", run_dir, "--no-progress"])
+    code, _, err = run_cli(["train", "ppo", "--resume", run_dir, "--no-progress"])
     assert code == 2 and err.count("\n") == 1 and "checkpoint" in err
 
 
@@ -211,7 +203,7 @@ def test_an_edited_config_names_the_fields_that_differ(finished, tmp_path):
     data["config"]["num_envs"] = 8
     data["config"]["total_timesteps"] = 2048
     path.write_text(json.dumps(data))
-    code, _, err = _run_cli(["train", "ppo", "--resume", run_dir, "--no-progress"])
+    code, _, err = run_cli(["train", "ppo", "--resume", run_dir, "--no-progress"])
     assert code == 2 and err.count("\n") == 1
     assert "num_envs: 4 -> 8" in err
 
@@ -225,7 +217,7 @@ def test_a_run_directory_in_the_old_layout_resumes(finished, tmp_path):
     saved = checkpoint.restore(finished, 4)
     old = {"state": saved["state"], "update": saved["update"]}
     checkpoint.save(run_dir, 4, old)
-    code, out, err = _run_cli(["train", "ppo", "--resume", run_dir, "--no-progress"])
+    code, out, err = run_cli(["train", "ppo", "--resume", run_dir, "--no-progress"])
     assert code == 0, err
     assert "resuming from checkpoint of update 4" in out
     jax.tree.map(np.testing.assert_array_equal, _final_params(run_dir), _final_params(finished))
@@ -236,7 +228,7 @@ def test_a_run_directory_in_the_old_layout_resumes(finished, tmp_path):
 
 def test_a_sweep_is_one_program_and_each_point_equals_its_own_run(finished, tmp_path):
     run_dir = tmp_path / "sweep"
-    code, out, err = _run_cli(
+    code, out, err = run_cli(
         ["train", "ppo", *TINY, "--sweep", "lr=2.5e-4,1e-3", "--run-dir", run_dir]
     )
     assert code == 0, err
@@ -258,7 +250,7 @@ def test_a_sweep_is_one_program_and_each_point_equals_its_own_run(finished, tmp_
     assert any(jax.tree.leaves(differ))
     assert (run_dir / "curve.png").stat().st_size > 0
 
-    code, out, err = _run_cli(["train", "ppo", "--resume", run_dir, "--no-progress"])
+    code, out, err = run_cli(["train", "ppo", "--resume", run_dir, "--no-progress"])
     assert code == 0, err
 
 

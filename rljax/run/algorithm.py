@@ -55,6 +55,10 @@ class Algorithm:
         summary_metrics: extra metrics the final summary prints a seed mean of.
         curves: ``{metric: file name}`` of learning curves drawn besides ``curve.png`` (the
             episode return, drawn for every algorithm that reports one).
+        run_defaults: defaults of run settings where the driver's rules do not suit:
+            ``chunk_updates`` (else ~1/50 of the run), ``checkpoint_chunks`` (checkpoint every
+            this many chunks; else ~10 per run), ``eval_chunks`` (evaluate every this many
+            chunks; else 4).
         num_updates: ``config -> updates`` a run of ``config`` has (``--minutes`` aside).
         steps_per_update: ``config -> env steps`` one update takes per seed, or ``None`` where
             updates are not counted in environment steps (the progress bar then counts updates).
@@ -82,6 +86,7 @@ class Algorithm:
     max_seeds: int | None = None
     summary_metrics: tuple[str, ...] = ()
     curves: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    run_defaults: Mapping[str, int] = dataclasses.field(default_factory=dict)
     num_updates: Callable[[Any], int] = lambda config: config.num_updates
     steps_per_update: Callable[[Any], int] | None = lambda config: config.batch_size
 

@@ -73,20 +73,28 @@ def make_spec(
     from rljax.multicore import seed_groups as default_groups
 
     algorithm = registry.of_config(config)
+    defaults = algorithm.run_defaults
     if seeds is None:
         seeds = 8 if algorithm.max_seeds is None else min(8, algorithm.max_seeds)
     num_updates = int(algorithm.num_updates(config))
-    chunk = default_chunk_updates(num_updates) if chunk_updates is None else chunk_updates
-    if not algorithm.open_ended or minutes is None:
-        chunk = min(chunk, num_updates) if isinstance(chunk, int) and chunk > 0 else chunk
-    every = checkpoint_every
-    if every is None:
-        every = default_checkpoint_every(num_updates, chunk) if chunk and chunk > 0 else 1
+    if chunk_updates is None:
+        chunk_updates = defaults.get("chunk_updates", default_chunk_updates(num_updates))
+    chunk = chunk_updates
+    if not isinstance(chunk, int) or chunk < 1:
+        raise RunError(f"--chunk-updates={chunk!r} is invalid: must be an integer >= 1")
+    if not (algorithm.open_ended and minutes is not None):
+        chunk = min(chunk, num_updates)  # no program longer than the run
+    if checkpoint_every is None:
+        if "checkpoint_chunks" in defaults:
+            checkpoint_every = defaults["checkpoint_chunks"] * chunk
+        else:
+            checkpoint_every = default_checkpoint_every(num_updates, chunk)
     if algorithm.evaluation is not None:
         evaluation = algorithm.evaluation.settings_cls() if evaluation is None else evaluation
         if algorithm.evaluation.check is not None:
             algorithm.evaluation.check(config, evaluation)
-        eval_every = 4 * chunk if eval_every is None and chunk else eval_every
+        if eval_every is None:
+            eval_every = defaults.get("eval_chunks", 4) * chunk
     points = 1
     for _, values in sweep:
         points *= len(values)
@@ -99,7 +107,7 @@ def make_spec(
         seed=seed,
         seed_groups=seed_groups,
         chunk_updates=chunk,
-        checkpoint_every=every,
+        checkpoint_every=checkpoint_every,
         keep_checkpoints=keep_checkpoints,
         tensorboard=tensorboard,
         minutes=minutes,

@@ -137,6 +137,7 @@ def test_play_re_asks_bad_moves_with_the_reason_and_finishes_the_game():
     script = ["x", "12", "0", "0", *[str(a) for a in range(1, 9)] * 2]
     code, text = _play(script)
     assert code == 0
+    assert text.index("compiled in") < text.index("You play")  # no silent wait before the board
     assert "'x' is not a number" in text
     assert "12 is off the board" in text
     assert "0 is taken" in text

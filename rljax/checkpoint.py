@@ -14,7 +14,8 @@ bytes), stored in the checkpoint's own Orbax metadata (``_CHECKPOINT_METADATA``)
 inside the temporary directory and so commits with the arrays. A restore recomputes the digests
 and raises :class:`CheckpointCorrupt` on any difference, as it does when Orbax cannot read a
 damaged file; a checkpoint written before digests existed restores unverified.
-:func:`restore_latest_intact` falls back to the newest checkpoint that is intact.
+:func:`restore_latest_intact` falls back to the newest checkpoint that is intact. The digests,
+and the structure check of the next paragraph, are in :mod:`rljax.checkpoint_integrity`.
 
 Structure. With a ``target``, the saved leaf paths, shapes and dtypes (Orbax's metadata) are
 compared with the target's before any array is read; a difference raises
@@ -32,7 +33,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import hashlib
 import json
 import logging
 import os
@@ -43,7 +43,14 @@ from pathlib import Path
 from typing import Any
 
 import jax
-import numpy as np
+
+from rljax.checkpoint_integrity import (
+    abstract_target,
+    digest_mismatches,
+    leaf_digests,
+    named_leaves,
+    structure_differences,
+)
 
 CHECKPOINT_DIR = "checkpoints"
 COMMIT_FILE = "commit_success.txt"  # orbax's marker of a finished checkpoint
@@ -132,98 +139,6 @@ def _key_impl(key: jax.Array | jax.ShapeDtypeStruct) -> Any:
         jax.eval_shape(lambda k: found.append(jax.random.key_impl(k)), key)
         return found[0]
     return jax.random.key_impl(key)
-
-
-# --- leaf paths, digests and structure ---------------------------------------------------------
-
-
-def _path_name(path: tuple[Any, ...]) -> str:
-    """``"state/params/w"`` for a key path, the same whether a node is a dataclass (attribute
-    keys), a dict (as Orbax restores it) or a sequence."""
-    parts = []
-    for entry in path:
-        for attribute in ("key", "name", "idx"):
-            if hasattr(entry, attribute):
-                parts.append(str(getattr(entry, attribute)))
-                break
-        else:
-            parts.append(str(entry))
-    return "/".join(parts)
-
-
-def _named_leaves(tree: Any) -> dict[str, Any]:
-    """``{path name: leaf}`` over the leaves of ``tree`` (``None`` and empty nodes have none)."""
-    return {_path_name(p): x for p, x in jax.tree_util.tree_flatten_with_path(tree)[0]}
-
-
-def _leaf_digest(x: Any) -> str:
-    """SHA-256 (hex) of a leaf's dtype, shape and C-order bytes."""
-    array = np.ascontiguousarray(np.asarray(x))
-    h = hashlib.sha256(f"{array.dtype.str}|{array.shape}|".encode())
-    h.update(array.tobytes())
-    return h.hexdigest()
-
-
-def leaf_digests(tree: Any) -> dict[str, str]:
-    """``{leaf path: SHA-256 hex}`` of a host tree of arrays (typed keys already as key data)."""
-    return {name: _leaf_digest(x) for name, x in _named_leaves(tree).items()}
-
-
-def _describe(shape: tuple[int, ...], dtype: Any) -> str:
-    return f"{np.dtype(dtype).name}[{','.join(str(int(s)) for s in shape)}]"
-
-
-def _expected(x: Any) -> tuple[tuple[int, ...], np.dtype, bool]:
-    """``(shape, dtype, is_python_scalar)`` of a target leaf."""
-    if isinstance(x, bool | int | float | complex) and not isinstance(x, np.generic):
-        return (), np.asarray(x).dtype, True
-    dtype = x.dtype if hasattr(x, "dtype") else np.asarray(x).dtype
-    return tuple(np.shape(x)), np.dtype(dtype), False
-
-
-def _differences(saved: dict[str, Any], target: dict[str, Any]) -> list[str]:
-    """One line per leaf path where the saved metadata and the target disagree.
-
-    A Python scalar in the target accepts a saved scalar of the same kind (integer, float, bool):
-    it is restored with the saved dtype.
-    """
-    lines = []
-    for name in sorted(set(saved) | set(target)):
-        if name not in target:
-            meta = saved[name]
-            lines.append(f"{name}: saved {_describe(meta.shape, meta.dtype)}, not expected")
-            continue
-        shape, dtype, scalar = _expected(target[name])
-        if name not in saved:
-            lines.append(f"{name}: expected {_describe(shape, dtype)}, not in the checkpoint")
-            continue
-        meta = saved[name]
-        saved_shape, saved_dtype = tuple(meta.shape), np.dtype(meta.dtype)
-        if scalar:
-            same_dtype = saved_dtype.kind == dtype.kind or {saved_dtype.kind, dtype.kind} <= {
-                "i",
-                "u",
-            }
-        else:
-            same_dtype = saved_dtype == dtype
-        if saved_shape != shape or not same_dtype:
-            lines.append(
-                f"{name}: saved {_describe(saved_shape, saved_dtype)}, "
-                f"expected {_describe(shape, dtype)}"
-            )
-    return lines
-
-
-def _abstract_target(target_data: Any, saved: dict[str, Any]) -> Any:
-    """The target as ``ShapeDtypeStruct``s for Orbax; Python scalars take the saved dtype."""
-
-    def abstract(path, x):
-        shape, dtype, scalar = _expected(x)
-        if scalar:
-            dtype = np.dtype(saved[_path_name(path)].dtype)
-        return jax.ShapeDtypeStruct(shape, dtype)
-
-    return jax.tree_util.tree_map_with_path(abstract, target_data)
 
 
 def _one_line(error: BaseException) -> str:
@@ -346,16 +261,16 @@ class Checkpointer:
                 raise CheckpointCorrupt(self.directory, update, _one_line(error)) from error
         if item is None:  # Orbax logs and returns None when its array metadata is unreadable
             raise CheckpointCorrupt(self.directory, update, "its array metadata cannot be read")
-        saved = _named_leaves(item.tree)
+        saved = named_leaves(item.tree)
 
         if target is None:
             data = self._read(path, update, None)
         else:
             target_data = keys_to_data(target)
-            differences = _differences(saved, _named_leaves(target_data))
+            differences = structure_differences(saved, named_leaves(target_data))
             if differences:
                 raise CheckpointMismatch(self.directory, update, differences)
-            data = self._read(path, update, _abstract_target(target_data, saved))
+            data = self._read(path, update, abstract_target(target_data, saved))
         if digests is not None:
             self._verify(update, data, digests)
         return data if target is None else data_to_keys(data, target)
@@ -420,9 +335,7 @@ class Checkpointer:
 
     def _verify(self, update: int, data: Any, digests: dict[str, str]) -> None:
         actual = leaf_digests(jax.device_get(data))
-        bad = sorted(
-            name for name in set(actual) | set(digests) if actual.get(name) != digests.get(name)
-        )
+        bad = digest_mismatches(actual, digests)
         if bad:
             listed = ", ".join(bad[:_MAX_LISTED])
             more = f" and {len(bad) - _MAX_LISTED} more" if len(bad) > _MAX_LISTED else ""

@@ -15,7 +15,7 @@ import pytest
 
 from rljax.envs.connect_four import ConnectFour
 from rljax.envs.tic_tac_toe import TicTacToe
-from rljax.games import baselines
+from rljax.games import baselines, lean_board
 from rljax.games.arena import match, play_games, score_outcomes, wilson_interval
 
 C4 = ConnectFour()
@@ -121,7 +121,7 @@ def test_uct_chunks_and_playout_compaction_leave_results_unchanged():
         np.testing.assert_array_equal(a, b)
 
     board = baselines.LeanBoard(C4)
-    n = 4 * baselines._COMPACT_MIN
+    n = 4 * lean_board.COMPACT_MIN
     x = [jnp.zeros(n, board.dtype) for _ in range(C4.rows)]
     zero = jnp.zeros(n, jnp.int32)
     first = jnp.full(n, 1 << 3, board.dtype)  # everyone opens in the centre

@@ -1,7 +1,10 @@
 """Two-player board games: search glue, baselines, players, arena and perfect-play checks.
 
 - :mod:`rljax.games.search`: the game as mctx's model (``GameModel``).
-- :mod:`rljax.games.baselines`: random, UCT and alpha-beta players.
+- :mod:`rljax.games.baselines`: random, UCT and alpha-beta players by name (``make_player``),
+  built from :mod:`~rljax.games.lean_board` (packed bitboards, playouts, the heuristic),
+  :mod:`~rljax.games.uct`, :mod:`~rljax.games.minimax` and :mod:`~rljax.games.tictactoe_solver`
+  (the solved game); :mod:`~rljax.games.player_contract` is the ``Player`` type.
 - :mod:`rljax.games.players`: players by name or run directory, one ``act(key, states)`` signature.
 - :mod:`rljax.games.arena`: batched matches, Wilson intervals, ``score_outcomes``.
 - :mod:`rljax.games.perfect_play`: an exhaustive never-loses check for small games.

@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from rljax.envs.board_game import BoardGame
-from rljax.games.baselines import Player
+from rljax.games.player_contract import Player
 
 
 def play_colours(

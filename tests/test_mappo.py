@@ -19,7 +19,7 @@ import pytest
 import rljax
 from rljax import configs, train
 from rljax.envs.treasure_hunt import DOWN, LEFT, RIGHT, STAY, UP, TreasureHuntState
-from rljax.learning import returns
+from rljax.learning import ppo_update, returns
 from rljax.multiagent import MultiAgentView, episode_summary, noop_action, run_episodes
 from rljax.train import mappo, ppo
 
@@ -161,7 +161,7 @@ def test_counterfactual_actions_replace_one_agent_each():
 
 def test_uses_shared_gae_and_ppo_loss(monkeypatch):
     calls = {"compute_gae": 0, "ppo_loss": 0}
-    for module, name in ((returns, "compute_gae"), (ppo, "ppo_loss")):
+    for module, name in ((returns, "compute_gae"), (ppo_update, "ppo_loss")):
         real = getattr(module, name)
 
         def counted(*args, _real=real, _name=name, **kwargs):
@@ -235,9 +235,9 @@ def test_groups_route_each_agent_to_its_own_parameters():
     config = mappo.Config(env_kwargs=SMALL)
     groups = mappo.parameter_groups(config, Mixed())
     assert [g.tolist() for g in groups] == [[1], [0, 2]]
-    setup = mappo._Setup(*([None] * 7), groups, np.argsort(np.concatenate(groups)), None, None)
+    setup = mappo.Setup(*([None] * 7), groups, np.argsort(np.concatenate(groups)), None, None)
     x = jnp.arange(2 * 3 * 1, dtype=jnp.float32).reshape(2, 3, 1)
-    out = mappo._per_group(setup, lambda p, xi: xi[..., 0] * p, (10.0, 100.0), x, -1)
+    out = mappo.per_group(setup, lambda p, xi: xi[..., 0] * p, (10.0, 100.0), x, -1)
     np.testing.assert_array_equal(out, x[..., 0] * jnp.asarray([100.0, 10.0, 100.0]))
 
 

@@ -101,8 +101,10 @@ def test_chunked_equals_one_shot_bitwise(tiny_train):
 def test_evaluation_hooks(tiny_train, monkeypatch):
     state = tiny_train(jax.random.key(3)).state
     traces = []
-    real = ppo.run_episodes
-    monkeypatch.setattr(ppo, "run_episodes", lambda *a, **k: traces.append(1) or real(*a, **k))
+    real = ppo.evaluation.run_episodes
+    monkeypatch.setattr(
+        ppo.evaluation, "run_episodes", lambda *a, **k: traces.append(1) or real(*a, **k)
+    )
     key = jax.random.key(11)
     figures = ppo.evaluate_policy(TINY, state, 5, key, 60)
     assert figures["returns"].dtype == np.float64 and figures["returns"].shape == (5,)

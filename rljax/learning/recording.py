@@ -1,0 +1,43 @@
+"""One recorded evaluation episode of a trained policy, compiled once per static config.
+
+The ``record_episode`` hook of :class:`rljax.run.algorithm.Algorithm` written once for the
+algorithms that act through an episode policy (:mod:`rljax.train.ppo`, :mod:`rljax.train.mappo`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+
+from rljax.env import make
+from rljax.learning.episodes import Policy, ProgramCache, play_episode
+
+
+def record_episode(
+    programs: ProgramCache,
+    episode_policy: Callable[[Any, Any], Policy],
+    config: Any,
+    state: Any,
+    key: jax.Array,
+    max_steps: int,
+) -> tuple[int, dict[str, Any]]:
+    """``(length, trajectory)`` of one greedy episode from ``key`` (host arrays), the trajectory
+    as :mod:`rljax.render` draws it (:func:`rljax.learning.episodes.play_episode`).
+
+    ``episode_policy(config, state) -> policy`` is the algorithm's greedy policy of one seed's
+    ``state``; the jitted program is kept in the algorithm's ``programs`` under
+    ``("record", max_steps)``. ``config`` has ``env_id`` and ``env_kwargs``.
+    """
+    env, env_params = make(config.env_id, **dict(config.env_kwargs))
+
+    def build():
+        return jax.jit(
+            lambda s, k: play_episode(
+                env, env_params, episode_policy(config, s), k, max_steps, record=True
+            )
+        )
+
+    result = jax.device_get(programs.get(config, ("record", max_steps), build)(state, key))
+    return int(result["length"]), result["trajectory"]

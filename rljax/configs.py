@@ -56,14 +56,17 @@ def _hints(config_cls: type) -> dict[str, Any]:
     return typing.get_type_hints(config_cls)
 
 
+_KINDS = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+_PLURALS = {int: "integers", float: "numbers", bool: "booleans", str: "strings"}
+
+
 def _describe(hint: Any) -> str:
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin is tuple and args and typing.get_origin(args[0]) is tuple:
         return "KEY=VALUE pairs"
     if origin is tuple:
-        element = args[0] if args else Any
-        return f"a sequence of {getattr(element, '__name__', 'values')}s"
-    return getattr(hint, "__name__", str(hint))
+        return f"a sequence of {_PLURALS.get(args[0] if args else None, 'values')}"
+    return _KINDS.get(hint, getattr(hint, "__name__", str(hint)))
 
 
 def _check_scalar(value: Any, hint: Any) -> bool:
@@ -110,7 +113,7 @@ def normalise_field(name: str, value: Any, hint: Any) -> Any:
                 raise bad(_describe(hint))
         return tuple(value)
     if not _check_scalar(value, hint):
-        raise bad(f"a {_describe(hint)}")
+        raise bad(_describe(hint))
     if hint is float and isinstance(value, float) and not math.isfinite(value):
         raise bad("a finite number")
     if hint is float:

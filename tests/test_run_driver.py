@@ -158,6 +158,33 @@ def test_two_processes_resuming_at_once_write_no_duplicate_rows(finished, tmp_pa
     assert len(keys) == len(set(keys)) == NUM_UPDATES * 2
 
 
+def test_ctrl_c_stops_with_a_resume_hint_and_frees_the_run_dir(finished, tmp_path, monkeypatch):
+    real_chunk = programs.SeedPrograms.chunk
+    calls = []
+
+    def interrupted(self, n):
+        compiled = real_chunk(self, n)
+
+        def run(state, hparams):
+            calls.append(n)
+            if len(calls) == 3:
+                raise KeyboardInterrupt
+            return compiled(state, hparams)
+
+        return run
+
+    monkeypatch.setattr(programs.SeedPrograms, "chunk", interrupted)
+    run_dir = tmp_path / "run"
+    code, _, err = run_cli(["train", "ppo", *TINY, "--run-dir", run_dir])
+    assert code == 130
+    assert f"continue with: rljax train ppo --resume {run_dir}" in err
+    assert checkpoint.latest_update(run_dir) == 4  # the chunks before the interrupt are kept
+    monkeypatch.setattr(programs.SeedPrograms, "chunk", real_chunk)
+    code, _, err = run_cli(["train", "ppo", "--resume", run_dir, "--no-progress"])
+    assert code == 0, err  # the lock went with the interrupted run
+    jax.tree.map(np.testing.assert_array_equal, _final_params(run_dir), _final_params(finished))
+
+
 # --- corrupt checkpoints and edited configs ---------------------------------------------------
 
 

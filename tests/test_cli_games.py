@@ -111,6 +111,12 @@ def test_arena_between_a_run_and_a_baseline_prints_json(tiny_run, capsys):
     assert result["b"] == "random"
 
 
+def test_arena_takes_the_game_from_the_run_directory(tiny_run, capsys):
+    code = cli.main(["arena", "random", str(tiny_run), "--games", "2", "--simulations", "2"])
+    assert code == 0
+    assert "on TicTacToe-v0" in capsys.readouterr().out
+
+
 def test_arena_rejects_an_odd_number_of_games(capsys):
     assert cli.main(["arena", "random", "random", "--games", "3"]) == 2
     assert "--games=3" in capsys.readouterr().err

@@ -98,6 +98,7 @@ def test_resume_of_a_broken_config_json_is_one_line(tmp_path):
         ["bench", "envs", "--batch-sizes", "0"],
         ["arena", "random", "random", "--simulations", "0"],
         ["arena", "random", "random", "--env", "CartPole-v1"],
+        ["arena", "random", "random"],
         ["eval", "no-such-dir"],
         ["train", "nope"],
     ],

@@ -24,7 +24,11 @@ def add_arena(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("player_a", metavar="A")
     parser.add_argument("player_b", metavar="B")
-    parser.add_argument("--env", default="ConnectFour-v0", help="game id (default ConnectFour-v0)")
+    parser.add_argument(
+        "--env",
+        help="game id (default: the game of the run directory among A and B; needed when both "
+        "are baselines)",
+    )
     parser.add_argument("--games", type=positive_int, default=100, metavar="N")
     parser.add_argument(
         "--simulations", type=positive_int, default=64, metavar="N", help="agent search (>= 1)"
@@ -61,6 +65,8 @@ def arena_command(args: argparse.Namespace) -> int:
     try:
         if args.games < 2 or args.games % 2:
             raise CliError(f"--games={args.games} must be an even number >= 2 (colours alternate)")
+        if args.env is None:
+            args.env = game_of_players(args.player_a, args.player_b)
         check_game(args.env, "--env")
         label_a, act_a = players.parse(args.player_a, args.env, args.simulations)
         label_b, act_b = players.parse(args.player_b, args.env, args.simulations)
@@ -84,6 +90,21 @@ def arena_command(args: argparse.Namespace) -> int:
             f"  score {r['score']:.3f}  95% CI [{r['ci_low']:.3f}, {r['ci_high']:.3f}]"
         )
     return 0
+
+
+def game_of_players(*specs: str) -> str:
+    """The game the run directories among ``specs`` were trained on (``CliError`` if none is a
+    run directory, or if they disagree)."""
+    from pathlib import Path
+
+    from rljax.games import game_ids, players
+
+    games = {players.run_config(spec).env_id for spec in specs if Path(spec).is_dir()}
+    if len(games) > 1:
+        raise CliError(f"the run directories play different games ({', '.join(sorted(games))})")
+    if not games:
+        raise CliError(f"--env is needed when both players are baselines: one of {game_ids()}")
+    return games.pop()
 
 
 def add_play(commands: argparse._SubParsersAction) -> None:

@@ -5,7 +5,7 @@ in, one legal move per game (int32 ``[B]``) out, pure and jittable. So an arena,
 person at the terminal can pit any two of them::
 
     agent = rljax.games.players.load("runs/ConnectFour-v0-alphazero-...", num_simulations=64)
-    uct = rljax.games.players.make("uct", num_simulations=1000)
+    uct = rljax.games.players.make("uct", "ConnectFour-v0", num_simulations=1000)
     rljax.games.arena.match(env, agent, uct, key, num_games=200)
 
 Baselines (``make``): ``"random"`` (uniform over legal moves), ``"uct"`` (Monte Carlo tree search
@@ -28,8 +28,9 @@ BASELINES = ("random", "uct", "alphabeta")
 _DEFAULT_ARGUMENT = {"uct": "num_simulations", "alphabeta": "depth"}
 
 
-def make(name: str, env_id: str = "ConnectFour-v0", **kwargs: Any) -> Player:
-    """A baseline player by name: ``make("uct", num_simulations=1000)``, ``make("random")``."""
+def make(name: str, env_id: str, **kwargs: Any) -> Player:
+    """A baseline player of game ``env_id`` by name: ``make("uct", "ConnectFour-v0",
+    num_simulations=1000)``, ``make("random", "TicTacToe-v0")``."""
     from rljax.env import make as make_env
     from rljax.games import baselines
 

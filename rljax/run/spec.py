@@ -230,7 +230,7 @@ class RunSpec:
         from rljax import train
 
         try:
-            algorithm = train.get(data.get("algorithm", "ppo"))
+            algorithm = train.get(data["algorithm"])
             config = algorithm.config_cls.from_dict(data["config"])
             evaluation = data.get("evaluation")
             if algorithm.evaluation is not None:

@@ -154,6 +154,12 @@ def test_continuous_actions_and_normalisation_run():
     assert result.state.obs_stats.count > 100  # the statistics were updated
     log_std = result.params["actor"]["params"]["log_std"]
     assert log_std.shape == (1,)
+    # The evaluation hooks build the policy inside their jitted programs: Box bounds stay concrete.
+    figures = ppo.evaluate_policy(config, result.state, 2, jax.random.key(1), 20)
+    np.testing.assert_array_equal(figures["lengths"], [20, 20])
+    length, trajectory = ppo.record_episode(config, result.state, jax.random.key(1), 20)
+    assert length == 20 and trajectory["actions"].shape == (20, 1)
+    assert np.all(np.abs(trajectory["actions"]) <= 2.0)  # clipped to Pendulum's torque bounds
 
 
 def test_cartpole_learns():

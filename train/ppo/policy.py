@@ -41,7 +41,10 @@ def make_setup(config: Config) -> Setup:
     """The environments, networks and action space of ``config``."""
     env, env_params = make(config.env_id, **dict(config.env_kwargs))
     venv = VecEnv(env, config.num_envs)
-    action_space = env.action_space(env_params)
+    # Concrete bounds even when built inside a trace (the jitted evaluation programs build the
+    # policy there; the space's bounds would otherwise be tracers, which numpy cannot hold).
+    with jax.ensure_compile_time_eval():
+        action_space = env.action_space(env_params)
     obs_shape = env.observation_space(env_params).shape
     if isinstance(action_space, spaces.Discrete):
         continuous, action_dim, low, high = False, action_space.n, None, None

@@ -8,7 +8,10 @@
 - :mod:`~rljax.learning.optim`: the optimiser chain, learning-rate annealing and epochs of
   shuffled minibatches;
 - :mod:`~rljax.learning.episodes`: whole evaluation episodes of a policy (single- or
-  multi-agent), optionally recorded for :mod:`rljax.render`.
+  multi-agent), optionally recorded for :mod:`rljax.render`;
+- :mod:`~rljax.learning.recording`: the one recorded episode ``rljax eval`` draws;
+- :mod:`~rljax.learning.ppo_update`: the clipped PPO loss, its optimisation step and per-update
+  metrics, shared by the PPO family.
 
 Modules are imported on their own (``from rljax.learning import returns``); this package imports
 none of them, so using one does not load the others.

@@ -12,7 +12,7 @@ from rljax import checkpoint, cli
 from rljax.cli.games import play_command
 from rljax.games import players
 from rljax.metrics import read_jsonl
-from rljax.run.driver import load_run
+from rljax.run.restore import load_run
 from rljax.train import alphazero as az
 
 # The same settings as tests/test_alphazero.py's TINY, so the compiled iteration is shared through

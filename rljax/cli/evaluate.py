@@ -58,7 +58,7 @@ def evaluate(args: argparse.Namespace, run_dir: Path) -> int:
     from rljax import render
     from rljax.env import make
     from rljax.learning.episodes import time_limit
-    from rljax.run.driver import load_run
+    from rljax.run.restore import load_run
     from rljax.run.spec import RunSpec
 
     spec = RunSpec.load(run_dir)

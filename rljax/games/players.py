@@ -55,7 +55,7 @@ def load(run_dir: str | Path, num_simulations: int = 64, gumbel_scale: float = 0
 
     ``gumbel_scale=0`` (default) plays deterministically, the usual choice in evaluation.
     """
-    from rljax.run.driver import load_run
+    from rljax.run.restore import load_run
 
     run_config(run_dir)  # a clear error for a run that plays no game
     spec, state, _ = load_run(run_dir)

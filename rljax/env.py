@@ -208,6 +208,10 @@ def check_override(env_id: str, name: str, value: Any, default: Any) -> None:
     if default is None or isinstance(default, str):
         return
     kind = np.asarray(default).dtype.kind
+    if np.ndim(default) > 0:  # an array parameter (a wall map, a price curve): numbers of any kind
+        if kind in "biuf" and np.asarray(value).dtype.kind not in "biuf":
+            raise ValueError(f"{env_id}: {name}={value!r} is invalid: must be an array of numbers")
+        return
     is_bool = isinstance(value, bool | np.bool_)
     if kind == "b":
         ok = is_bool
@@ -215,7 +219,6 @@ def check_override(env_id: str, name: str, value: Any, default: Any) -> None:
         ok = isinstance(value, int | np.integer) and not is_bool
     elif kind == "f":
         ok = isinstance(value, int | float | np.number) and not is_bool
-        ok = ok or (np.ndim(default) > 0 and np.asarray(value).dtype.kind in "iuf")
     else:
         return
     if not ok:

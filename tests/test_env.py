@@ -257,6 +257,7 @@ def test_env_reset_and_step_use_default_params_when_omitted():
         ("CartPole-v1", {"max_steps_in_episode": 8.9}, "must be an integer"),
         ("CartPole-v1", {"max_steps_in_episode": True}, "must be an integer"),
         ("TreasureHunt-v0", {"size": 8.9}, "size=8.9 is invalid: must be an integer"),
+        ("GridWorld-v0", {"walls": "none"}, "must be an array of numbers"),
     ],
 )
 def test_overrides_of_the_wrong_kind_are_refused_not_coerced(env_id, overrides, needle):

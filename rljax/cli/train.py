@@ -221,7 +221,10 @@ def train_command(args: argparse.Namespace) -> int:
             if args.tensorboard and not spec.tensorboard:
                 spec = dataclasses.replace(spec, tensorboard=True)
         else:
-            spec = spec_from_args(args, algorithm)
+            try:
+                spec = spec_from_args(args, algorithm)
+            except TypeError as error:  # a value of a kind no field check foresaw
+                raise RunError(str(error)) from None
             run_dir = Path(args.run_dir) if args.run_dir else driver.new_run_dir(spec)
         result = driver.run(
             spec,
@@ -231,7 +234,7 @@ def train_command(args: argparse.Namespace) -> int:
             stop_after_updates=args.stop_after_updates,
             chunk_sleep=args.chunk_sleep,
         )
-    except (ValueError, TypeError, RunError) as error:
+    except (ValueError, RunError) as error:
         return fail(prog, error)
     if result.status == 1:
         return fail(prog, result.message, code=1)

@@ -29,6 +29,7 @@ from rljax.run.spec import (
     METRICS_FILE,
     RunError,
     RunSpec,
+    chunk_sizes,
     default_checkpoint_every,
     default_chunk_updates,
     write_json_atomic,
@@ -244,14 +245,13 @@ def _locked_run(spec, run_dir, resume, progress, log, stop_after_updates, chunk_
         where = f"checkpoint of {algorithm.unit} {start}" if restored else "the start"
         log(f"resuming from {where}")
     schedule = update_schedule(start, spec)
-    first = spec.chunk_updates if budget is not None and algorithm.open_ended else None
-    sizes = {first} if first else set()
-    if not sizes:
-        left = num_updates - start
-        sizes = {n for n in (min(spec.chunk_updates, left), left % spec.chunk_updates) if n > 0}
-    lengths = ", ".join(map(str, sorted(sizes)))
+    if budget is not None and algorithm.open_ended:
+        sizes: tuple[int, ...] = (spec.chunk_updates,)
+    else:
+        sizes = chunk_sizes(start, num_updates, spec.chunk_updates)
+    lengths = ", ".join(map(str, sizes))
     log(f"compiling the {algorithm.title} programs (chunks of {lengths} {algorithm.unit}s)")
-    compile_s = programs.compile(init=restored is None, chunk_sizes=sorted(sizes))
+    compile_s = programs.compile(init=restored is None, chunk_sizes=sizes)
     log(f"compiled in {compile_s:.2f} s")
     state = restored[1] if restored else programs.init(run_keys(spec.seed_values), hparams)
 

@@ -75,6 +75,27 @@ def test_resume_after_a_lost_checkpoint_ends_bitwise_the_same(tiny_run, tmp_path
     assert rows == [1, 2, 3, 4]  # no duplicated rows after the resume
 
 
+def test_a_run_from_the_old_game_loop_resumes(tiny_run, tmp_path):
+    """rljax 0.1's AlphaZero loop wrote its own config.json settings and checkpoints
+    {"state", "iteration", "train_seconds"}: such a run continues, bitwise."""
+    old = tmp_path / "old"
+    old.mkdir()
+    config = json.loads((tiny_run / "config.json").read_text())["config"]
+    settings = {
+        "algorithm": "alphazero", "config": config, "seed": 0, "minutes": None,
+        "chunk_iterations": 2, "checkpoint_every": 2, "eval_every": 2, "eval_games": 4,
+        "eval_opponents": ["random"], "eval_simulations": 4,
+    }  # fmt: skip
+    (old / "config.json").write_text(json.dumps(settings))
+    saved = checkpoint.restore(tiny_run, 2)
+    layout = {"state": saved["state"], "iteration": np.int32(2)}
+    checkpoint.save(old, 2, {**layout, "train_seconds": saved["train_seconds"]})
+    assert cli.main(["train", "alphazero", "--resume", str(old), "--no-progress"]) == 0
+    as_data = checkpoint.keys_to_data
+    original, resumed = load_run(tiny_run)[1], load_run(old)[1]
+    jax.tree.map(np.testing.assert_array_equal, as_data(original), as_data(resumed))
+
+
 def test_restore_gives_the_state_to_library_users(tiny_run):
     spec, state, update = load_run(tiny_run)
     assert update == 4 and int(state.iteration) == 4

@@ -230,6 +230,7 @@ class RunSpec:
         from rljax import train
 
         try:
+            data = upgrade_old_settings(data)
             algorithm = train.get(data["algorithm"])
             config = algorithm.config_cls.from_dict(data["config"])
             evaluation = data.get("evaluation")
@@ -271,6 +272,23 @@ class RunSpec:
 
     def save(self, run_dir: Path) -> None:
         write_json_atomic(Path(run_dir) / CONFIG_FILE, self.to_json())
+
+
+def upgrade_old_settings(data: dict[str, Any]) -> dict[str, Any]:
+    """``config.json`` of a run written by rljax 0.1's separate game loop (run settings
+    ``chunk_iterations``, ``eval_games``, ... and no ``seeds``) in this driver's terms."""
+    if "chunk_iterations" not in data or "chunk_updates" in data:
+        return data
+    settings = ("eval_games", "eval_opponents", "eval_simulations")
+    chunk = int(data["chunk_iterations"])
+    return {
+        **{k: v for k, v in data.items() if k not in settings and k != "chunk_iterations"},
+        "seeds": 1,
+        "chunk_updates": chunk,
+        "checkpoint_every": data.get("checkpoint_every") or 4 * chunk,
+        "eval_every": data.get("eval_every") or 4 * chunk,
+        "evaluation": {k: data[k] for k in settings if k in data},
+    }
 
 
 def config_differences(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:

@@ -1,0 +1,397 @@
+"""Experience replay for the off-policy learners: a uniform buffer and a prioritised one (PER).
+
+Both are built on flashbax's trajectory buffer and live in the training carry: the state is a
+pytree of arrays, so it is jitted, vmapped over seeds and checkpointed with the rest of the state::
+
+    replay = make_replay(capacity=100_000, num_envs=4, batch_size=128, min_size=1_000,
+                         prioritised=True)
+    buffer = replay.init(transition)                 # ONE transition, no batch axes
+    buffer = replay.add(buffer, steps)               # leaves [num_envs, T, ...]
+    batch = replay.sample(buffer, key, beta)         # batch.steps: [batch_size, seq_len, ...]
+    buffer = replay.set_priorities(buffer, batch.indices, td_errors, alpha)
+
+Storage is flashbax's: each env owns a row of ``capacity // num_envs`` time slots written as a
+ring, so a sample of ``sequence_length`` consecutive slots of one row is a real stretch of one
+env's experience (for n-step returns); sequences that would cross the write head are never drawn.
+An *item* is a sequence's start, ``env * (capacity // num_envs) + slot``: what ``sample`` returns
+as ``indices`` and ``set_priorities`` takes.
+
+Prioritised replay is proportional PER (Schaul et al. 2016): item ``i`` is drawn with probability
+``P(i) = p_i / sum_k p_k``, stratified over the batch, where ``p_i = (|td_i| + eps)^alpha`` and a
+new item gets the largest priority stored so far. The priorities are kept in flashbax's sum-tree
+layout (``SumTreeState``), but this module writes and reads the tree itself, because flashbax's
+own tree cannot be trusted in float32: it updates every ancestor by adding the change of a leaf,
+so the ancestors drift away from the sum of their leaves. After priorities fall from 1e6 to 1e-3
+(TD errors shrinking as a value function is learnt) flashbax 0.1.3's root held 0.0 or 16.0 for
+leaves summing to 0.006-0.021, and 45-100 % of its draws were items of priority 0: unwritten
+slots and sequences crossing the write head (``benchmarks/bench_replay.py --probe`` reproduces
+it). Here every ancestor of a written leaf is recomputed as the float32 sum of its two children,
+so a subtree sums to 0 exactly when all its leaves are 0, and the descent never enters a child
+whose sum is 0: an item of priority 0 cannot be drawn, whatever the rounding.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flashbax.buffers import sum_tree
+from flashbax.buffers import trajectory_buffer as fbx
+from flashbax.buffers.prioritised_trajectory_buffer import (
+    PrioritisedTrajectoryBufferState,
+    prioritised_init,
+)
+from flashbax.buffers.trajectory_buffer import TrajectoryBufferState
+from flax import struct
+
+# flashbax's states: experience [num_envs, capacity // num_envs, ...], current_index (int32, the
+# next slot), is_full (bool); the prioritised one adds the sum tree and running_index (int32, the
+# steps added per env, never wrapped).
+ReplayState = TrajectoryBufferState | PrioritisedTrajectoryBufferState
+
+# Stored priorities are at least the smallest normal float32, so that an item that may be drawn
+# never has priority 0 (which marks the items that must not be: unwritten or broken sequences)
+# even when (|td| + eps)^alpha underflows.
+MIN_PRIORITY = float(np.finfo(np.float32).tiny)
+
+
+@struct.dataclass
+class ReplaySample:
+    """A batch from :meth:`Replay.sample`.
+
+    steps: the stored transition pytree, leaves ``[batch_size, sequence_length, ...]``: consecutive
+        env steps of one env, oldest first.
+    indices: ``[batch_size]`` int32 items (sequence starts), what :meth:`Replay.set_priorities`
+        takes.
+    weights: ``[batch_size]`` float32 importance-sampling weights in ``(0, 1]``; all 1 for the
+        uniform buffer.
+    """
+
+    steps: Any
+    indices: jax.Array
+    weights: jax.Array
+
+
+def linear_schedule(
+    start: jax.Array | float, end: jax.Array | float, step: jax.Array | int, num_steps: int
+) -> jax.Array:
+    """``start`` at ``step`` 0, linear to ``end`` at ``num_steps``, then ``end`` (float32 scalar).
+
+    For PER's beta (annealed towards 1) and alpha; ``start``, ``end`` and ``step`` may be traced.
+    ``num_steps`` 0 gives ``end`` from the start.
+    """
+    if not isinstance(num_steps, int | np.integer) or isinstance(num_steps, bool) or num_steps < 0:
+        raise ValueError(f"linear_schedule: num_steps={num_steps!r} must be an integer >= 0")
+    start = jnp.asarray(start, jnp.float32)
+    end = jnp.asarray(end, jnp.float32)
+    if num_steps == 0:
+        return end + 0.0 * start
+    frac = jnp.clip(jnp.asarray(step, jnp.float32) / num_steps, 0.0, 1.0)
+    return start + frac * (end - start)
+
+
+def set_leaves(
+    tree: sum_tree.SumTreeState, items: jax.Array, values: jax.Array, keep: jax.Array
+) -> sum_tree.SumTreeState:
+    """Sets leaves ``items [K]`` (int32) to ``values [K]`` (float32 >= 0) where ``keep [K]``.
+
+    Duplicate items take the value of their last kept occurrence (a scatter with duplicate
+    indices leaves the choice to the backend, so the winners are chosen first). Every ancestor of
+    a written leaf is then recomputed, level by level, as the sum of its two children: unlike
+    flashbax's incremental update, nothing drifts, and a subtree's sum is 0 exactly when all its
+    leaves are. ``max_recorded_priority`` is left alone. O(K log K + K depth).
+    """
+    depth, nodes = tree.tree_depth, tree.nodes
+    dropped = nodes.shape[0]  # an out-of-range index: the scatter drops it
+    items = jnp.where(keep, items, 2**depth)  # padding sorts after every real item
+    order = jnp.argsort(items, stable=True)
+    items, values, keep = items[order], values[order], keep[order]
+    last = jnp.append(items[1:] != items[:-1], True)  # the last occurrence of each item
+    flat = jnp.where(keep & last, 2**depth - 1 + items, dropped)
+    nodes = nodes.at[flat].set(values.astype(nodes.dtype), mode="drop")
+    for level in range(depth - 1, -1, -1):
+        pos = items >> (depth - level)
+        left = 2 ** (level + 1) - 1 + 2 * pos
+        total = nodes.at[left].get(mode="fill", fill_value=0) + nodes.at[left + 1].get(
+            mode="fill", fill_value=0
+        )
+        # duplicates of a parent write the same sum, so their order does not matter
+        nodes = nodes.at[jnp.where(keep, 2**level - 1 + pos, dropped)].set(total, mode="drop")
+    return tree.replace(nodes=nodes)
+
+
+def sample_leaves(tree: sum_tree.SumTreeState, u: jax.Array) -> jax.Array:
+    """Items ``[B]`` (int32) drawn by descending the tree with ``u [B]`` in ``[0, 1)``.
+
+    Item ``i`` is reached for ``u`` in a stretch of width ``p_i / total``. The descent never
+    enters a child of sum 0, so when the root is positive an item of priority 0 is never
+    returned, even where rounding leaves the running query past the end of its subtree (it then
+    stays in the last non-empty child).
+    """
+    nodes = tree.nodes
+    query = u * nodes[0]
+    pos = jnp.zeros(u.shape, jnp.int32)
+    for level in range(1, tree.tree_depth + 1):
+        left = 2**level - 1 + 2 * pos
+        left_sum, right_sum = nodes[left], nodes[left + 1]
+        go_right = jnp.where(left_sum > 0, (query >= left_sum) & (right_sum > 0), True)
+        query = jnp.where(go_right, query - left_sum, query)
+        pos = 2 * pos + go_right.astype(jnp.int32)
+    return pos
+
+
+def positive_int(name: str, value: Any) -> int:
+    """``value`` if it is an integer >= 1, else a ValueError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise ValueError(f"make_replay: {name}={value!r} must be an integer >= 1")
+    return int(value)
+
+
+@dataclasses.dataclass(frozen=True)
+class Replay:
+    """A replay buffer's static settings and its pure functions (hashable: closes over in jit).
+
+    Build it with :func:`make_replay`, which documents the fields; they are checked on
+    construction.
+    """
+
+    capacity: int
+    num_envs: int
+    batch_size: int
+    min_size: int
+    sequence_length: int = 1
+    prioritised: bool = False
+    priority_eps: float = 1e-6
+
+    def __post_init__(self) -> None:
+        for name in ("capacity", "num_envs", "batch_size", "min_size", "sequence_length"):
+            positive_int(name, getattr(self, name))
+        if self.capacity % self.num_envs:
+            raise ValueError(
+                f"make_replay: capacity={self.capacity} must be a multiple of "
+                f"num_envs={self.num_envs} (each env owns capacity // num_envs slots)"
+            )
+        if self.batch_size > self.capacity:
+            raise ValueError(
+                f"make_replay: batch_size={self.batch_size} must be <= capacity={self.capacity}"
+            )
+        if self.min_size > self.capacity:
+            raise ValueError(
+                f"make_replay: min_size={self.min_size} must be <= capacity={self.capacity}"
+            )
+        if self.sequence_length > self.slots:
+            raise ValueError(
+                f"make_replay: sequence_length={self.sequence_length} must be <= capacity // "
+                f"num_envs = {self.slots} (the steps each env keeps)"
+            )
+        if not isinstance(self.prioritised, bool):
+            raise ValueError(f"make_replay: prioritised={self.prioritised!r} must be a bool")
+        eps = self.priority_eps
+        if isinstance(eps, bool) or not isinstance(eps, float | int) or not 0 < eps < math.inf:
+            raise ValueError(f"make_replay: priority_eps={eps!r} must be a number > 0")
+
+    @property
+    def slots(self) -> int:
+        """Time slots per env: ``capacity // num_envs``."""
+        return self.capacity // self.num_envs
+
+    def init(self, example_step: Any) -> ReplayState:
+        """An empty buffer for transitions like ``example_step`` (one step, no batch axes)."""
+        example = jax.tree.map(
+            lambda x: jnp.zeros(jnp.shape(x), jnp.asarray(x).dtype), example_step
+        )
+        if self.prioritised:
+            return prioritised_init(example, self.num_envs, self.slots, period=1)
+        return fbx.init(example, self.num_envs, self.slots)
+
+    def add(self, state: ReplayState, steps: Any) -> ReplayState:
+        """Appends ``steps`` (leaves ``[num_envs, T, ...]``, T >= 1 env steps, T <= capacity //
+        num_envs), overwriting each env's oldest; new items get the largest priority so far."""
+        num_steps = self.check_steps(state, steps)
+        new = fbx.add(state, steps)
+        if not self.prioritised:
+            return new
+        tree = state.sum_tree_state
+        written, complete = self.new_items(state.running_index, num_steps)
+        items = jnp.concatenate([written[0], complete[0]], axis=1).reshape(-1)
+        values = jnp.concatenate([written[1], complete[1]], axis=1).reshape(-1)
+        keep = jnp.concatenate([written[2], complete[2]], axis=1).reshape(-1)
+        values = values * tree.max_recorded_priority
+        return new.replace(
+            sum_tree_state=set_leaves(tree, items, values, keep),
+            running_index=state.running_index + num_steps,
+        )
+
+    def new_items(self, running_index: jax.Array, num_steps: int):
+        """The items whose validity an add of ``num_steps`` per env changes, as two windows of
+        ``(items [E, n], valid [E, n] float32 (1 = max priority, 0 = never draw), keep [E, n])``.
+
+        With ``r`` steps per env added before and ``r' = r + num_steps`` after, the item in a slot
+        is the newest sequence starting there, and it may be drawn when all its steps are written
+        (start + sequence_length <= r'). An add changes two sets: the slots it writes (their
+        sequences start anew, valid only if they also end within this add) and the sequences that
+        started before it and end within it (unless this add overwrote their start).
+        """
+        seq, slots = self.sequence_length, self.slots
+        rows = jnp.arange(self.num_envs, dtype=jnp.int32)[:, None] * slots
+        j = jnp.arange(num_steps, dtype=jnp.int32)
+        written_valid = (j + seq <= num_steps).astype(jnp.float32)
+        written = (
+            rows + (running_index + j) % slots,
+            jnp.broadcast_to(written_valid, (self.num_envs, num_steps)),
+            jnp.ones((self.num_envs, num_steps), bool),
+        )
+        k = jnp.arange(min(num_steps, seq - 1), dtype=jnp.int32)
+        start = running_index - (seq - 1) + k  # < running_index: these began before this add
+        alive = (start >= 0) & (start >= running_index + num_steps - slots)
+        complete = (
+            rows + start % slots,
+            jnp.ones((self.num_envs, k.size), jnp.float32),
+            jnp.broadcast_to(alive, (self.num_envs, k.size)),
+        )
+        return written, complete
+
+    def check_steps(self, state: ReplayState, steps: Any) -> int:
+        """``T``, the env steps per env in ``steps``, after checking it matches the buffer."""
+        stored = state.experience
+        if jax.tree.structure(steps) != jax.tree.structure(stored):
+            raise ValueError(
+                f"Replay.add: steps has structure {jax.tree.structure(steps)}, the buffer stores "
+                f"{jax.tree.structure(stored)} (the example_step given to init)"
+            )
+        lengths = set()
+        for leaf, buf in zip(jax.tree.leaves(steps), jax.tree.leaves(stored), strict=True):
+            want = (self.num_envs, "T", *buf.shape[2:])
+            if jnp.ndim(leaf) != buf.ndim or leaf.shape[0] != self.num_envs:
+                raise ValueError(f"Replay.add: a leaf of shape {jnp.shape(leaf)} must be {want}")
+            if leaf.shape[2:] != buf.shape[2:] or leaf.dtype != buf.dtype:
+                raise ValueError(
+                    f"Replay.add: a leaf {leaf.dtype}{list(leaf.shape)} must be "
+                    f"{buf.dtype}{list(want)}"
+                )
+            lengths.add(leaf.shape[1])
+        if len(lengths) != 1:
+            raise ValueError(f"Replay.add: the leaves have different T: {sorted(lengths)}")
+        (num_steps,) = lengths
+        if not 1 <= num_steps <= self.slots:
+            raise ValueError(
+                f"Replay.add: T={num_steps} steps per env must be in [1, capacity // num_envs = "
+                f"{self.slots}]"
+            )
+        return num_steps
+
+    def size(self, state: ReplayState) -> jax.Array:
+        """Transitions stored (int32 scalar), at most ``capacity``."""
+        per_env = jnp.where(state.is_full, self.slots, state.current_index)
+        return (per_env * self.num_envs).astype(jnp.int32)
+
+    def can_sample(self, state: ReplayState) -> jax.Array:
+        """Bool scalar: at least ``min_size`` transitions and ``sequence_length`` steps per env."""
+        per_env = max(self.sequence_length, -(-self.min_size // self.num_envs))
+        return fbx.can_sample(state, per_env)
+
+    def sample(
+        self, state: ReplayState, key: jax.Array, beta: jax.Array | float = 1.0
+    ) -> ReplaySample:
+        """``batch_size`` sequences, drawn with replacement (only when :meth:`can_sample`).
+
+        Uniform: each item that may be drawn equally likely, independently. Prioritised: one draw
+        in each of ``batch_size`` equal strata of the priority mass (Schaul et al.'s stratified
+        sampling), with importance-sampling weights ``w_i = (N P(i))^-beta / max_j w_j``, the max
+        over this batch's items (so ``w_i = (p_min / p_i)^beta`` and N cancels). The batch max
+        rather than the buffer-wide one (Schaul et al.'s) costs nothing, bounds the weights by 1
+        without a min-tree, and keeps one stale tiny priority elsewhere in the buffer from
+        shrinking every update. ``beta`` (float32, may be traced) is ignored when uniform.
+        """
+        if self.prioritised:
+            tree = state.sum_tree_state
+            u = jax.random.uniform(key, (self.batch_size,), jnp.float32)
+            u = (jnp.arange(self.batch_size, dtype=jnp.float32) + u) / self.batch_size
+            items = sample_leaves(tree, u)
+            p = tree.nodes[2**tree.tree_depth - 1 + items]
+            # p is 0 only for a buffer that cannot be sampled yet: weights 1 keep it finite
+            weights = jnp.where(p > 0, jnp.min(p) / p, 1.0) ** jnp.asarray(beta, jnp.float32)
+        else:
+            written = jnp.where(state.is_full, self.slots, state.current_index)
+            oldest = jnp.where(state.is_full, state.current_index, 0)
+            num_starts = jnp.maximum(written - self.sequence_length + 1, 1)
+            # one draw over (env, start) pairs: one randint compiles in half the time of two
+            pair = jax.random.randint(key, (self.batch_size,), 0, self.num_envs * num_starts)
+            env, start = pair // num_starts, pair % num_starts
+            items = env * self.slots + (oldest + start) % self.slots
+            weights = jnp.ones((self.batch_size,), jnp.float32)
+        items = items.astype(jnp.int32)
+        return ReplaySample(self.gather(state, items), items, weights)
+
+    def gather(self, state: ReplayState, items: jax.Array) -> Any:
+        """The sequences starting at ``items [B]``: leaves ``[B, sequence_length, ...]``."""
+        env = items // self.slots
+        times = (items[:, None] % self.slots + jnp.arange(self.sequence_length)) % self.slots
+        return jax.tree.map(lambda x: x[env[:, None], times], state.experience)
+
+    def set_priorities(
+        self,
+        state: ReplayState,
+        indices: jax.Array,
+        td_errors: jax.Array,
+        alpha: jax.Array | float,
+    ) -> ReplayState:
+        """Sets the sampled items' priorities to ``(|td_errors| + priority_eps)^alpha``.
+
+        ``indices [B]`` from :attr:`ReplaySample.indices`, ``td_errors [B]``; ``alpha`` (float32,
+        may be traced and annealed) in ``[0, 1]``, 0 being uniform. An item that may no longer
+        be drawn (overwritten, or now crossing the write head, since it was sampled) stays so.
+        A no-op for the uniform buffer.
+        """
+        if not self.prioritised:
+            return state
+        tree = state.sum_tree_state
+        indices = jnp.asarray(indices, jnp.int32)
+        priorities = (jnp.abs(td_errors).astype(jnp.float32) + self.priority_eps) ** jnp.asarray(
+            alpha, jnp.float32
+        )
+        priorities = jnp.maximum(priorities, MIN_PRIORITY)
+        keep = tree.nodes[2**tree.tree_depth - 1 + indices] > 0
+        tree = set_leaves(tree, indices, priorities, keep)
+        highest = jnp.max(jnp.where(keep, priorities, 0.0))
+        tree = tree.replace(max_recorded_priority=jnp.maximum(tree.max_recorded_priority, highest))
+        return state.replace(sum_tree_state=tree)
+
+
+def make_replay(
+    *,
+    capacity: int,
+    num_envs: int,
+    batch_size: int,
+    min_size: int,
+    sequence_length: int = 1,
+    prioritised: bool = False,
+    priority_eps: float = 1e-6,
+) -> Replay:
+    """A uniform or prioritised replay buffer (see the module docstring).
+
+    capacity: transitions kept in total, over all envs (a multiple of ``num_envs``).
+    num_envs: envs added per env step (the leading axis of what :meth:`Replay.add` takes).
+    batch_size: sequences per :meth:`Replay.sample` (at most ``capacity``).
+    min_size: transitions stored before :meth:`Replay.can_sample` is true (at most ``capacity``).
+    sequence_length: consecutive steps of one env per sample: 1 for one-step DQN/SAC, n + 1 for
+        n-step returns (the learner computes them from the sequence); at most
+        ``capacity // num_envs``.
+    prioritised: proportional PER instead of uniform sampling.
+    priority_eps: added to ``|td|`` before the exponent, so no item's priority vanishes (> 0).
+
+    Raises ValueError naming the offending value.
+    """
+    return Replay(
+        capacity=capacity,
+        num_envs=num_envs,
+        batch_size=batch_size,
+        min_size=min_size,
+        sequence_length=sequence_length,
+        prioritised=prioritised,
+        priority_eps=priority_eps,
+    )

@@ -96,18 +96,27 @@ def _dense(features: int, scale: float) -> nn.Dense:
 
 
 class MLP(nn.Module):
-    """Hidden layers with orthogonal init (gain sqrt 2), then a linear head of ``out`` units."""
+    """Hidden layers with orthogonal init (gain sqrt 2), then a linear head of ``out`` units.
+
+    With ``layer_norm`` each hidden layer normalises its pre-activations (``nn.LayerNorm``, with
+    learned scale and bias) before the activation: PQN's Q-network, where the normalisation is
+    what keeps TD learning stable without a target network.
+    """
 
     hidden_sizes: Sequence[int]
     out: int
     activation: str = "tanh"
     head_scale: float = 1.0
+    layer_norm: bool = False
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         act = ACTIVATIONS[self.activation]
         for size in self.hidden_sizes:
-            x = act(_dense(size, np.sqrt(2.0))(x))
+            x = _dense(size, np.sqrt(2.0))(x)
+            if self.layer_norm:
+                x = nn.LayerNorm()(x)
+            x = act(x)
         return _dense(self.out, self.head_scale)(x)
 
 

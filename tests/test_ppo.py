@@ -3,14 +3,22 @@ determinism, and learning at small cost. (GAE, distributions and the optimiser l
 with rljax.learning's modules.)"""
 
 import dataclasses
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import toy_envs  # noqa: F401  (registers ToyTimeLimit-v0)
 
-from rljax import configs, train
+from rljax import checkpoint, configs, train
+from rljax.learning.running_stats import RunningMeanStd
 from rljax.train import ppo
+from rljax.train.ppo.training import make_collect
 
 
 @pytest.mark.parametrize(
@@ -76,26 +84,56 @@ def tiny_train():
     return jax.jit(ppo.make_train(TINY))
 
 
-def test_same_seed_same_result_bitwise_and_metrics_shape(tiny_train):
+def state_digest(tree) -> str:
+    """sha256 over every leaf's dtype, shape and bytes (PRNG keys as their key data)."""
+    digest = hashlib.sha256()
+    for leaf in jax.tree.leaves(checkpoint.keys_to_data(tree)):
+        leaf = np.asarray(leaf)
+        digest.update(f"{leaf.dtype}{leaf.shape}".encode())
+        digest.update(leaf.tobytes())
+    return digest.hexdigest()
+
+
+FRESH_PROCESS = """
+import jax, sys
+sys.path.insert(0, {tests!r})
+from test_ppo import TINY, state_digest
+from rljax.train import ppo
+print(state_digest(jax.jit(ppo.make_train(TINY))(jax.random.key(3))))
+"""
+
+
+def test_same_seed_same_result_in_a_fresh_process_and_metrics_shape(tiny_train):
+    """A second process traces and compiles the run afresh (its own hash seed, no shared cache)
+    and must end on the same bits: the whole final state and every metric."""
     a = tiny_train(jax.random.key(3))
-    b = tiny_train(jax.random.key(3))
-    for x, y in zip(jax.tree.leaves(a.params), jax.tree.leaves(b.params), strict=True):
-        np.testing.assert_array_equal(x, y)
+    code = FRESH_PROCESS.format(tests=str(Path(__file__).parent))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JAX_COMPILATION_CACHE")}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split()[-1] == state_digest(a)
     assert set(a.metrics) == set(ppo.METRIC_NAMES)
     assert all(v.shape == (TINY.num_updates,) for v in a.metrics.values())
     np.testing.assert_array_equal(a.metrics["env_steps"], np.arange(1, 7) * 64)
     # Linear annealing: lr falls from lr to lr / num_updates.
     np.testing.assert_allclose(a.metrics["lr"], TINY.lr * (1 - np.arange(6) / 6), rtol=1e-6)
+    assert state_digest(tiny_train(jax.random.key(4))) != state_digest(a)
 
 
 def test_chunked_equals_one_shot_bitwise(tiny_train):
     one_shot = tiny_train(jax.random.key(5))
     state = jax.jit(ppo.make_init(TINY))(jax.random.key(5))
     chunk = jax.jit(ppo.make_update_chunk(TINY, 2))
+    rows = []
     for _ in range(3):
-        state, _ = chunk(state)
-    for x, y in zip(jax.tree.leaves(one_shot.params), jax.tree.leaves(state.params), strict=True):
-        np.testing.assert_array_equal(x, y)
+        state, metrics = chunk(state)
+        rows.append(metrics)
+    # The whole state: parameters, optimiser, environments, key, counters, statistics.
+    assert state_digest(state) == state_digest(one_shot.state)
+    for name, values in one_shot.metrics.items():
+        np.testing.assert_array_equal(np.concatenate([row[name] for row in rows]), values)
 
 
 def test_evaluation_hooks(tiny_train, monkeypatch):
@@ -120,6 +158,126 @@ def test_evaluation_hooks(tiny_train, monkeypatch):
     assert isinstance(trajectory["actions"], np.ndarray) and trajectory["actions"].shape == (60,)
     np.testing.assert_array_equal(trajectory["active"], np.arange(60) < length)
     assert trajectory["initial_obs"].shape == (4,) and trajectory["obs"].shape == (60, 4)
+
+
+def hand_gae(reward, value, next_value, final_value, terminated, truncated, gamma, lam):
+    """GAE by a plain loop over ``[T, B]`` numpy arrays: ``(advantages, targets)``."""
+    T, B = reward.shape
+    advantages = np.zeros((T, B), np.float64)
+    for b in range(B):
+        running = 0.0
+        for t in reversed(range(T)):
+            if terminated[t, b]:
+                after, running = 0.0, 0.0  # a true end: no future
+            elif truncated[t, b]:
+                after, running = final_value[t, b], 0.0  # a time limit: bootstrap, cut the chain
+            else:
+                after = value[t + 1, b] if t + 1 < T else next_value[b]
+            delta = reward[t, b] + gamma * after - value[t, b]
+            running = delta + gamma * lam * running
+            advantages[t, b] = running
+    return advantages, advantages + value
+
+
+@pytest.mark.parametrize("terminal_step", [0, 3], ids=["truncates", "terminates"])
+def test_update_targets_bootstrap_truncation_from_the_final_observation(terminal_step):
+    """The targets PPO learns from: r + gamma V(final_obs) at a time limit, r at a true end."""
+    config = ppo.Config(
+        env_id="ToyTimeLimit-v0",
+        num_envs=2,
+        num_steps=12,
+        total_timesteps=24,
+        num_minibatches=2,
+        gamma=0.9,
+        gae_lambda=0.8,
+        env_kwargs=(("max_steps", 5), ("terminal_step", terminal_step)),
+    )
+    setup = ppo.make_setup(config)
+    state = ppo.make_init(config)(jax.random.key(0))
+    got = jax.jit(make_collect(config, setup))(state, config.hparams(), jax.random.key(1))
+    batch = jax.tree.map(np.asarray, got.batch)
+    critic = lambda obs: np.asarray(setup.critic.apply(state.params["critic"], obs), np.float64)
+    value, final_value = critic(batch.obs), critic(batch.final_obs)
+    next_value = critic(np.asarray(got.next_obs))
+    np.testing.assert_allclose(np.asarray(got.value), value, rtol=1e-6)
+    assert (batch.truncated.any(), batch.terminated.any()) == (
+        not terminal_step,
+        bool(terminal_step),
+    )
+
+    ended = batch.truncated | batch.terminated
+    bootstrap = np.where(batch.truncated, 0.9 * final_value, 0.0)
+    np.testing.assert_allclose(
+        np.asarray(got.targets)[ended], (batch.reward + bootstrap)[ended], rtol=1e-5
+    )
+    advantages, targets = hand_gae(
+        batch.reward, value, next_value, final_value, batch.terminated, batch.truncated, 0.9, 0.8
+    )
+    np.testing.assert_allclose(np.asarray(got.advantages), advantages, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(got.targets), targets, rtol=1e-5, atol=1e-6)
+
+
+def test_reward_scaling_and_observation_normalisation_in_the_targets():
+    """With normalize_reward, the targets are GAE of reward / std(discounted return) under the
+    statistics before the update, and the statistics fold in this rollout's discounted returns;
+    with normalize_obs the critic sees normalised observations."""
+    config = ppo.Config(
+        env_id="ToyTimeLimit-v0",
+        num_envs=2,
+        num_steps=8,
+        total_timesteps=16,
+        num_minibatches=2,
+        gamma=0.9,
+        gae_lambda=0.8,
+        normalize_obs=True,
+        normalize_reward=True,
+        env_kwargs=(("max_steps", 5),),
+    )
+    setup = ppo.make_setup(config)
+    state = ppo.make_init(config)(jax.random.key(0))
+    stats = RunningMeanStd(jnp.float32(0.5), jnp.float32(4.0), jnp.float32(10.0))
+    obs_stats = RunningMeanStd(jnp.array([0.2, 0.7]), jnp.array([0.05, 0.02]), jnp.float32(9.0))
+    state = state.replace(
+        return_stats=stats, obs_stats=obs_stats, discounted_return=jnp.array([1.0, 2.0])
+    )
+    got = jax.jit(make_collect(config, setup))(state, config.hparams(), jax.random.key(1))
+    batch = jax.tree.map(np.asarray, got.batch)
+
+    def critic(obs):
+        normalised = np.clip((obs - [0.2, 0.7]) / np.sqrt(np.array([0.05, 0.02]) + 1e-8), -10, 10)
+        params = state.params["critic"]
+        return np.asarray(setup.critic.apply(params, normalised.astype(np.float32)), np.float64)
+
+    scaled = batch.reward / np.sqrt(4.0 + 1e-8)
+    _, targets = hand_gae(
+        scaled,
+        critic(batch.obs),
+        critic(np.asarray(got.next_obs)),
+        critic(batch.final_obs),
+        batch.terminated,
+        batch.truncated,
+        0.9,
+        0.8,
+    )
+    np.testing.assert_allclose(np.asarray(got.targets), targets, rtol=1e-5, atol=1e-6)
+
+    # Discounted returns, restarted after every episode end, folded in by Chan et al.'s formula.
+    running, discounted = np.array([1.0, 2.0]), []
+    for t in range(8):
+        running = running * 0.9 + batch.reward[t]
+        discounted.append(running.copy())
+        running = np.where(batch.truncated[t] | batch.terminated[t], 0.0, running)
+    discounted = np.concatenate(discounted)
+    n, total = len(discounted), 10.0 + len(discounted)
+    delta = discounted.mean() - 0.5
+    mean = 0.5 + delta * n / total
+    var = (4.0 * 10.0 + discounted.var() * n + delta**2 * 10.0 * n / total) / total
+    np.testing.assert_allclose(
+        [got.return_stats.mean, got.return_stats.var, got.return_stats.count],
+        [mean, var, total],
+        rtol=1e-5,
+    )
+    np.testing.assert_allclose(np.asarray(got.discounted_return), running, rtol=1e-6)
 
 
 def test_vmap_over_seeds_and_hyperparameters():

@@ -10,6 +10,7 @@ minibatches on :func:`rljax.learning.ppo_update.ppo_loss`.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -18,7 +19,14 @@ from jax.flatten_util import ravel_pytree
 from rljax.learning import optim, ppo_update, returns
 from rljax.learning.running_stats import RunningMeanStd
 from rljax.train.ppo.config import Config, HParams
-from rljax.train.ppo.policy import Setup, log_prob_entropy, make_setup, sample, sample_noise
+from rljax.train.ppo.policy import (
+    Setup,
+    log_prob_entropy,
+    make_setup,
+    normalize_for_policy,
+    sample,
+    sample_noise,
+)
 from rljax.train.ppo.state import METRIC_NAMES, TrainResult, TrainState, Transition
 
 
@@ -67,14 +75,32 @@ def make_train(config: Config) -> Callable[..., TrainResult]:
     return ppo_update.make_run(init, make_update_chunk(config, config.num_updates), TrainResult)
 
 
-def make_update(config: Config, setup: Setup) -> Callable[..., tuple[TrainState, dict]]:
-    """``update(state, hparams) -> (state, metrics)``: one PPO update (module docstring); the
-    metrics are scalars, one per :data:`METRIC_NAMES`."""
+class Collected(NamedTuple):
+    """What one update learns from: a rollout and its GAE advantages and value targets.
+
+    ``batch`` is the rollout (leaves ``[T, B, ...]``); ``value``, ``advantages`` and ``targets``
+    are ``[T, B]``; ``env_state``, ``next_obs`` (``[B, *obs]``) and ``discounted_return`` (``[B]``)
+    continue the environments; ``return_stats`` are the reward-scaling statistics after it.
+    """
+
+    batch: Transition
+    value: jax.Array
+    advantages: jax.Array
+    targets: jax.Array
+    env_state: Any
+    next_obs: jax.Array
+    discounted_return: jax.Array
+    return_stats: RunningMeanStd
+
+
+def make_collect(config: Config, setup: Setup) -> Callable[..., Collected]:
+    """``collect(state, hparams, key) -> Collected``: the rollout of one update, one batched critic
+    call for the values (also of the final observations of truncated episodes) and GAE.
+
+    A truncated step's target bootstraps from ``V(final_obs)``, a terminated step's does not.
+    """
     venv, env_params, actor, critic = (setup.venv, setup.env_params, setup.actor, setup.critic)
     continuous = setup.continuous
-
-    def normalize_obs(stats: RunningMeanStd, obs: jax.Array) -> jax.Array:
-        return stats.normalize(obs) if config.normalize_obs else obs
 
     def rollout(state: TrainState, hparams: HParams, key: jax.Array):
         T, B = config.num_steps, config.num_envs
@@ -85,7 +111,7 @@ def make_update(config: Config, setup: Setup) -> Callable[..., tuple[TrainState,
         def step(carry, inputs):
             env_state, obs, discounted_return = carry
             noise_t, key_t = inputs
-            out = actor.apply(state.params["actor"], normalize_obs(state.obs_stats, obs))
+            out = actor.apply(state.params["actor"], normalize_for_policy(config, state, obs))
             action, log_prob = sample(noise_t, out, continuous)
             if continuous:  # the policy's own sample is learned from; the env gets it clipped
                 env_action = jnp.clip(action, setup.action_low, setup.action_high)
@@ -117,6 +143,53 @@ def make_update(config: Config, setup: Setup) -> Callable[..., tuple[TrainState,
         carry, (batch, discounted) = jax.lax.scan(step, carry, (noise, env_keys))
         return carry, batch, discounted
 
+    def collect(state: TrainState, hparams: HParams, key: jax.Array) -> Collected:
+        (env_state, next_obs, discounted_return), batch, discounted = rollout(state, hparams, key)
+
+        reward = batch.reward
+        return_stats = state.return_stats
+        if config.normalize_reward:
+            return_stats = return_stats.update(discounted.reshape(-1))
+            reward = state.return_stats.scale(reward)
+
+        # One critic call over the whole rollout: values of obs[0..T-1], of the next obs and of the
+        # final observations of episodes ended in the rollout.
+        T, B = config.num_steps, config.num_envs
+        stacked = jnp.concatenate(
+            [
+                batch.obs.reshape(T * B, -1),
+                next_obs.reshape(B, -1),
+                batch.final_obs.reshape(T * B, -1),
+            ]
+        ).reshape(2 * T * B + B, *setup.obs_shape)
+        values = critic.apply(state.params["critic"], normalize_for_policy(config, state, stacked))
+        value = values[: T * B].reshape(T, B)
+        next_value = values[T * B : T * B + B]
+        final_value = values[T * B + B :].reshape(T, B)
+        advantages, targets = returns.compute_gae(
+            reward,
+            value,
+            next_value,
+            final_value,
+            batch.terminated,
+            batch.truncated,
+            hparams.gamma,
+            hparams.gae_lambda,
+        )
+
+        return Collected(
+            batch, value, advantages, targets, env_state, next_obs, discounted_return, return_stats
+        )
+
+    return collect
+
+
+def make_update(config: Config, setup: Setup) -> Callable[..., tuple[TrainState, dict]]:
+    """``update(state, hparams) -> (state, metrics)``: one PPO update (module docstring); the
+    metrics are scalars, one per :data:`METRIC_NAMES`."""
+    actor, critic, continuous = setup.actor, setup.critic, setup.continuous
+    collect = make_collect(config, setup)
+
     def loss_fn(params, minibatch, hparams: HParams):
         obs, action, old_log_prob, old_value, advantage, target = minibatch
         out = actor.apply(params["actor"], obs)
@@ -137,43 +210,13 @@ def make_update(config: Config, setup: Setup) -> Callable[..., tuple[TrainState,
 
     def update(state: TrainState, hparams: HParams):
         key, key_rollout = jax.random.split(state.key)
-        (env_state, next_obs, discounted_return), batch, discounted = rollout(
-            state, hparams, key_rollout
-        )
-
-        reward = batch.reward
-        return_stats = state.return_stats
-        if config.normalize_reward:
-            return_stats = return_stats.update(discounted.reshape(-1))
-            reward = state.return_stats.scale(reward)
-
-        # One critic call over the whole rollout: values of obs[0..T-1], of the next obs and of the
-        # final observations of episodes ended in the rollout.
+        collected = collect(state, hparams, key_rollout)
+        batch, value, advantages, targets = collected[:4]
+        env_state, next_obs, discounted_return, return_stats = collected[4:]
         T, B = config.num_steps, config.num_envs
-        stacked = jnp.concatenate(
-            [
-                batch.obs.reshape(T * B, -1),
-                next_obs.reshape(B, -1),
-                batch.final_obs.reshape(T * B, -1),
-            ]
-        ).reshape(2 * T * B + B, *setup.obs_shape)
-        values = critic.apply(state.params["critic"], normalize_obs(state.obs_stats, stacked))
-        value = values[: T * B].reshape(T, B)
-        next_value = values[T * B : T * B + B]
-        final_value = values[T * B + B :].reshape(T, B)
-        advantages, targets = returns.compute_gae(
-            reward,
-            value,
-            next_value,
-            final_value,
-            batch.terminated,
-            batch.truncated,
-            hparams.gamma,
-            hparams.gae_lambda,
-        )
 
         flat = (
-            normalize_obs(state.obs_stats, batch.obs).reshape(T * B, *setup.obs_shape),
+            normalize_for_policy(config, state, batch.obs).reshape(T * B, *setup.obs_shape),
             batch.action.reshape(T * B, *batch.action.shape[2:]),
             batch.log_prob.reshape(-1),
             value.reshape(-1),

@@ -32,3 +32,16 @@ def clean_registry():
         env.register(
             env_id, registration.entry_point, renderer=registration.renderer, overwrite=True
         )
+
+
+@pytest.fixture
+def fresh_compilation():
+    """Turns the persistent compilation cache off for one test, so that a program jitted again is
+    compiled again (a determinism check that reran one executable could not fail)."""
+    from jax.experimental.compilation_cache import compilation_cache as cc
+
+    jax.config.update("jax_enable_compilation_cache", False)
+    cc.reset_cache()
+    yield
+    jax.config.update("jax_enable_compilation_cache", True)
+    cc.reset_cache()

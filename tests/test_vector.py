@@ -230,9 +230,11 @@ def test_vecenv_episode_statistics_match_numpy(long_rollout):
     assert (done.sum(axis=0) >= 5).all()  # every env finished several episodes
 
 
-def test_vecenv_is_deterministic(long_rollout):
+def test_vecenv_is_deterministic(long_rollout, fresh_compilation):
     run, params, first = long_rollout
-    again = run(jax.random.key(1), params)
+    # Built, traced and compiled afresh (not the same executable run twice).
+    rebuilt = jax.jit(rollout_fn(VecEnv(NoisyWalk(), 8, reset_chunk=3), B_STEPS))
+    again = rebuilt(jax.random.key(1), params)
     jax.tree.map(np.testing.assert_array_equal, first, again)
     other = run(jax.random.key(2), params)
     assert not np.array_equal(first[0], other[0])

@@ -5,10 +5,11 @@ All runs share one configuration, so the compiled programs (cached per process i
 them through JAX's persistent compilation cache.
 """
 
-import contextlib
+import dataclasses
 import json
 import os
 import signal
+import struct
 import subprocess
 import sys
 import time
@@ -23,6 +24,7 @@ from rljax import checkpoint, cli
 from rljax import train as registry
 from rljax.cli.train import config_from_args
 from rljax.run import programs
+from rljax.run.restore import load_run
 from rljax.train import ppo
 
 TINY = [
@@ -59,12 +61,8 @@ def xla_cache(tmp_path_factory):
 def full_run(tmp_path_factory, xla_cache):
     """An uninterrupted run: ``(run_dir, exit code, stdout, stderr)``."""
     run_dir = tmp_path_factory.mktemp("full") / "run"
-    extra = []
-    with contextlib.suppress(ImportError):
-        import tensorboardX  # noqa: F401
-
-        extra = ["--tensorboard"]
-    code, out, err = run_cli(["train", "ppo", *TINY, "--run-dir", run_dir, *extra])
+    # tensorboardX is in the test extra, so the TensorBoard writer runs here (not skipped).
+    code, out, err = run_cli(["train", "ppo", *TINY, "--run-dir", run_dir, "--tensorboard"])
     return run_dir, code, out, err
 
 
@@ -81,6 +79,21 @@ def _assert_same_bits(a, b):
         x, y = np.asarray(x), np.asarray(y)
         assert x.dtype == y.dtype and x.shape == y.shape
         assert x.tobytes() == y.tobytes()
+
+
+def tensorboard_scalars(path: Path) -> dict[str, list[tuple[int, float]]]:
+    """``{tag: [(step, value), ...]}`` read back from a TensorBoard event file (TFRecords: a
+    length, its CRC, an ``Event`` protobuf, its CRC), without TensorBoard itself."""
+    from tensorboardX.proto import event_pb2
+
+    data, at, scalars = path.read_bytes(), 0, {}
+    while at < len(data):
+        (length,) = struct.unpack("<Q", data[at : at + 8])
+        event = event_pb2.Event.FromString(data[at + 12 : at + 12 + length])
+        at += 12 + length + 4
+        for value in event.summary.value:
+            scalars.setdefault(value.tag, []).append((event.step, value.simple_value))
+    return scalars
 
 
 def _rows(run_dir, drop=("wall_time", "train_seconds")):
@@ -129,10 +142,17 @@ def test_train_writes_the_run_directory(full_run):
         p.name for p in checkpoint.checkpoint_dir(run_dir).iterdir() if not p.name.isdigit()
     ]
     assert leftovers == ["config.json"]  # the config the checkpoints were written with
-    if (run_dir / "tensorboard").exists():
-        assert any(
-            p.name.startswith("events.out.tfevents") for p in (run_dir / "tensorboard").iterdir()
-        )
+    events = [p for p in (run_dir / "tensorboard").iterdir() if p.name.startswith("events.out")]
+    assert len(events) == 1 and events[0].stat().st_size > 0
+    # Every update's seed mean, stepped by env steps (the writer skips non-finite means).
+    written = tensorboard_scalars(events[0])["train/value_loss"]
+    means = [(r["env_steps"], r["value_loss"]) for r in rows if r["seed"] == 0]
+    expected = [
+        (steps, np.mean([r["value_loss"] for r in rows if r["env_steps"] == steps]))
+        for steps, _ in means
+    ]
+    assert [step for step, _ in written] == [step for step, _ in expected]
+    np.testing.assert_allclose([v for _, v in written], [v for _, v in expected], rtol=1e-6)
 
     assert "compiled in" in out
     for text in (
@@ -247,20 +267,19 @@ def test_resume_without_checkpoint_restarts(full_run, tmp_path):
     _assert_same_run(run_dir, reference)
 
 
-def test_resume_after_sigkill_is_bitwise_identical(full_run, xla_cache, tmp_path):
-    reference = full_run[0]
-    run_dir = tmp_path / "run"
+def kill_after_first_checkpoint(argv, run_dir, xla_cache, cwd) -> int:
+    """Runs ``rljax *argv`` in a child process, SIGKILLs it once a checkpoint is on disk, and
+    returns the update of the newest checkpoint it left."""
     env = {  # the child runs on this process's platform (conftest's default: cpu), as it must to
         **os.environ,  # end bitwise where this process's uninterrupted reference run ends
         "JAX_COMPILATION_CACHE_DIR": str(xla_cache),
         "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
         "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0",
     }
-    argv = ["train", "ppo", *TINY, "--run-dir", run_dir, "--chunk-sleep", "0.1"]
     child = subprocess.Popen(
-        [sys.executable, "-m", "rljax.cli", *map(str, argv)],
+        [sys.executable, "-m", "rljax.cli", *map(str, argv), "--chunk-sleep", "0.1"],
         env=env,
-        cwd=tmp_path,
+        cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
@@ -276,11 +295,63 @@ def test_resume_after_sigkill_is_bitwise_identical(full_run, xla_cache, tmp_path
             child.kill()
     assert child.returncode == -signal.SIGKILL, output
     killed_at = checkpoint.latest_update(run_dir)
-    assert killed_at is not None and killed_at < NUM_UPDATES
+    assert killed_at is not None
+    return killed_at
+
+
+def test_resume_after_sigkill_is_bitwise_identical(full_run, xla_cache, tmp_path):
+    reference = full_run[0]
+    run_dir = tmp_path / "run"
+    argv = ["train", "ppo", *TINY, "--run-dir", run_dir]
+    assert kill_after_first_checkpoint(argv, run_dir, xla_cache, tmp_path) < NUM_UPDATES
 
     code, out, err = run_cli(["train", "ppo", "--resume", run_dir, "--no-progress"])
     assert code == 0, err
     _assert_same_run(run_dir, reference)
+
+
+# The Pendulum preset (continuous actions, observation and reward normalisation) at a tiny size.
+PENDULUM = [
+    "--preset", "pendulum", "--total-timesteps", "2048", "--num-envs", "4", "--num-steps", "32",
+    "--num-minibatches", "2", "--update-epochs", "2", "--seeds", "2", "--checkpoint-every", "4",
+    "--chunk-updates", "2", "--no-progress",
+]  # fmt: skip
+
+
+def test_pendulum_preset_resumes_after_sigkill_with_its_statistics_then_evaluates(
+    xla_cache, tmp_path
+):
+    """train -> SIGKILL -> resume ends bitwise on the clean run, the running observation and
+    return statistics included; ``rljax eval`` then scores the policy on normalised observations."""
+    reference, run_dir = tmp_path / "reference", tmp_path / "run"
+    code, _, err = run_cli(["train", "ppo", *PENDULUM, "--run-dir", reference])
+    assert code == 0, err
+    assert (
+        kill_after_first_checkpoint(
+            ["train", "ppo", *PENDULUM, "--run-dir", run_dir], run_dir, xla_cache, tmp_path
+        )
+        < 16
+    )
+    code, _, err = run_cli(["train", "ppo", "--resume", run_dir, "--no-progress"])
+    assert code == 0, err
+
+    final = {d: checkpoint.restore(d) for d in (reference, run_dir)}
+    assert int(final[run_dir]["update"]) == 16
+    _assert_same_bits(final[run_dir]["state"], final[reference]["state"])
+    assert _rows(run_dir) == _rows(reference)
+    spec, state, _ = load_run(run_dir)
+    assert spec.config.normalize_obs and spec.config.normalize_reward
+    assert (np.asarray(state.obs_stats.count) > 2000).all()  # 16 updates x 128 observations
+    assert (np.asarray(state.return_stats.var) != 1.0).all()
+
+    code, out, err = run_cli(["eval", run_dir, "--episodes", 2, "--json", "--no-render"])
+    assert code == 0, err
+    seed0 = jax.tree.map(lambda x: x[0], state)
+    expected = ppo.evaluate_policy(spec.config, seed0, 2, jax.random.key(0), 200)["returns"]
+    np.testing.assert_array_equal(json.loads(out)["returns"], expected)
+    raw = dataclasses.replace(spec.config, normalize_obs=False)  # the same policy, unnormalised
+    unnormalised = ppo.evaluate_policy(raw, seed0, 2, jax.random.key(0), 200)["returns"]
+    assert not np.array_equal(unnormalised, expected)
 
 
 # --- divergence --------------------------------------------------------------------------------
@@ -310,9 +381,13 @@ def test_divergence_stops_with_the_first_bad_update(full_run, tmp_path, monkeypa
     assert "update 8" in err and "value_loss" in err and "update 6" in err
     assert err.count("\n") == 1
     assert checkpoint.latest_update(run_dir) == 6  # the last good checkpoint is kept
-    rows = _rows(run_dir)
+    rows, reference = _rows(run_dir), _rows(full_run[0])
     assert max(r["update"] for r in rows) == 8
-    assert [r["value_loss"] for r in rows if r["update"] == 8] == [rows[-2]["value_loss"], None]
+    assert rows[:-2] == reference[: len(rows) - 2]  # updates 1..7 as in the clean run
+    # Update 8: seed 0's row is the clean run's; seed 1's poisoned value is written as null.
+    clean = next(r for r in reference if (r["update"], r["seed"]) == (8, 0))
+    assert rows[-2] == clean
+    assert (rows[-1]["seed"], rows[-1]["value_loss"]) == (1, None)
 
 
 # --- errors and help ---------------------------------------------------------------------------
@@ -397,7 +472,15 @@ def test_eval_json_and_gif(full_run):
     assert result["episodes"] == 3 and len(result["returns"]) == 3
     assert result["update"] == NUM_UPDATES
     assert result["min_return"] <= result["mean_return"] <= result["max_return"]
-    assert result["mean_return"] >= 8  # CartPole pays 1 per step; greedy episodes last a while
+    # The figures are the checkpointed seed-0 policy's, evaluated with --seed 0's key; an untrained
+    # policy's differ.
+    spec, state, _ = load_run(run_dir)
+    seed0 = jax.tree.map(lambda x: x[0], state)
+    expected = ppo.evaluate_policy(spec.config, seed0, 3, jax.random.key(0), 500)["returns"]
+    np.testing.assert_array_equal(result["returns"], expected)
+    untrained = ppo.make_init(spec.config)(jax.random.key(0))
+    before = ppo.evaluate_policy(spec.config, untrained, 3, jax.random.key(0), 500)["returns"]
+    assert not np.array_equal(before, expected)
     gif = run_dir / "episode.gif"
     assert result["render"] == str(gif)
     assert gif.read_bytes()[:6] in (b"GIF87a", b"GIF89a")

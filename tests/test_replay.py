@@ -69,12 +69,9 @@ def compiled(**kwargs) -> Compiled:
 
 UNIFORM = dict(capacity=16, num_envs=2, batch_size=16, min_size=4, sequence_length=2)
 PER = dict(capacity=16, num_envs=2, batch_size=16, min_size=4, sequence_length=1, prioritised=True)
+# 128 slots per env: nearly empty at first, and 500 batches of 64 draw 32 000 items per call
 PER_SEQ3 = dict(
-    capacity=64, num_envs=2, batch_size=64, min_size=2, sequence_length=3, prioritised=True
-)
-# 2 048 slots per env: a nearly empty buffer, 2000 * 256 draws
-BIG = dict(
-    capacity=4096, num_envs=2, batch_size=256, min_size=1, sequence_length=3, prioritised=True
+    capacity=256, num_envs=2, batch_size=64, min_size=2, sequence_length=3, prioritised=True
 )
 CONFIGS = pytest.mark.parametrize(
     "config", [UNIFORM, PER, PER_SEQ3], ids=["uniform-seq2", "per-seq1", "per-seq3"]
@@ -112,8 +109,8 @@ def chi_square_bound(df: int) -> float:
 def test_shapes_and_dtypes(config):
     c = compiled(**config)
     seq, batch_size = config["sequence_length"], config["batch_size"]
-    state = c.filled(5, chunk=3)  # T = 3 then 2
-    assert int(c.replay.size(state)) == 10 and bool(c.replay.can_sample(state))
+    state = c.filled(6, chunk=3)  # T = 3, twice
+    assert int(c.replay.size(state)) == 12 and bool(c.replay.can_sample(state))
     batch = c.sample(state, jax.random.key(0))
     assert isinstance(batch, ReplaySample)
     assert batch.steps["obs"].shape == (batch_size, seq, 4)
@@ -126,22 +123,22 @@ def test_shapes_and_dtypes(config):
 
 
 def test_size_and_can_sample_count_transitions():
-    c = compiled(**PER_SEQ3)  # 2 envs x 32 slots, min_size 2 but 3 steps per env needed
+    c = compiled(**PER_SEQ3)  # 2 envs x 128 slots, min_size 2 but 3 steps per env needed
     state = c.init()
     sizes, ready = [], []
-    for i in range(34):
+    for i in range(130):
         state = c.add(state, steps(2, i, 1))
         sizes.append(int(c.replay.size(state)))
         ready.append(bool(c.replay.can_sample(state)))
-    assert sizes == [2 * min(i + 1, 32) for i in range(34)]
-    assert ready == [i + 1 >= 3 for i in range(34)]
+    assert sizes == [2 * min(i + 1, 128) for i in range(130)]
+    assert ready == [i + 1 >= 3 for i in range(130)]
     assert c.replay.size(state).dtype == jnp.int32
     u = compiled(**UNIFORM)  # min_size 4 over 2 envs: 2 steps each
     assert [bool(u.replay.can_sample(u.filled(n))) for n in (1, 2)] == [False, True]
 
 
 @CONFIGS
-@pytest.mark.parametrize("num_steps,chunk", [(5, 1), (39, 3)], ids=["filling", "wrapped"])
+@pytest.mark.parametrize("num_steps,chunk", [(5, 1), (135, 3)], ids=["filling", "wrapped"])
 def test_samples_are_consecutive_steps_of_one_env(config, num_steps, chunk):
     c = compiled(**config)
     replay = c.replay
@@ -252,19 +249,19 @@ def assert_tree_is_exact(state):
 
 @pytest.mark.parametrize("layout", ["nearly-empty", "just-wrapped", "huge-then-tiny"])
 def test_items_of_priority_zero_are_never_drawn(layout):
-    if layout == "nearly-empty":  # 4 of 4096 items may be drawn, 1e60 apart
-        c = compiled(**BIG)
+    if layout == "nearly-empty":  # 4 of 256 items may be drawn, 1e60 apart
+        c = compiled(**PER_SEQ3)
         state = c.filled(4)
         items = np.flatnonzero(valid_items(c.replay, state))
         state = set_priority_values(c, state, items, [1e-30, 1e30, 1e-30, 1e-30])
     elif layout == "just-wrapped":  # sequences across the write head between huge priorities
         c = compiled(**PER_SEQ3)
-        state = c.filled(33)
+        state = c.filled(129, chunk=3)
         items = np.flatnonzero(valid_items(c.replay, state))
         state = set_priority_values(c, state, items, np.where(items % 2, 1e30, 1e-30))
     else:  # priorities fall 9 decades: flashbax's incremental tree drifts far from its leaves
-        c = compiled(**BIG)
-        state = c.filled(40)
+        c = compiled(**PER_SEQ3)
+        state = c.filled(201, chunk=3)
         items = np.flatnonzero(valid_items(c.replay, state))
         for value in (1e6, 1e3, 1e-3):
             state = set_priority_values(c, state, items, np.full(items.size, value))
@@ -278,32 +275,44 @@ def test_items_of_priority_zero_are_never_drawn(layout):
 
 
 def test_vmap_over_seeds_matches_each_seed_alone():
-    replay = compiled(**PER_SEQ3).replay
+    c = compiled(**PER_SEQ3)
+    replay = c.replay
+
+    def chunk(seed, i):  # env steps 3i .. 3i + 2, the observations offset by the seed
+        batch = steps(2, 0, 3)
+        return {**batch, "t": batch["t"] + 3 * i, "obs": batch["obs"] + seed}
+
+    def key(seed):
+        return jax.random.fold_in(jax.random.key(9), seed)
 
     def run(seed):
         def add(state, i):
-            batch = steps(2, 0, 4)
-            batch = {**batch, "t": batch["t"] + 4 * i, "obs": batch["obs"] + seed}
-            return replay.add(state, batch), None
+            return replay.add(state, chunk(seed, i)), None
 
-        state, _ = jax.lax.scan(add, replay.init(EXAMPLE), jnp.arange(10))
-        key = jax.random.fold_in(jax.random.key(9), seed)
-        sample = replay.sample(state, key, 0.5)
+        state, _ = jax.lax.scan(add, replay.init(EXAMPLE), jnp.arange(45))
+        # the key Compiled.sample uses for its first batch
+        sample_key = jax.random.split(key(seed), NUM_BATCHES)[0]
+        sample = replay.sample(state, sample_key, 0.5)
         state = replay.set_priorities(state, sample.indices, sample.steps["obs"][:, 0, 0], 0.6)
-        return state, replay.sample(state, key, 0.5)
+        return state, replay.sample(state, sample_key, 0.5)
 
     seeds = jnp.arange(3, dtype=jnp.int32)
     vmapped = jax.jit(jax.vmap(run))(seeds)
-    single = jax.jit(run)
-    for s in range(3):
+    for s in range(3):  # each seed alone, through the separately compiled functions
+        state = c.init()
+        for i in range(45):
+            state = c.add(state, chunk(seeds[s], i))
+        sample = c.sample(state, key(seeds[s]), 0.5)
+        state = c.set(state, sample.indices, sample.steps["obs"][:, 0, 0], 0.6)
+        alone = (state, c.sample(state, key(seeds[s]), 0.5))
         one = jax.tree.map(lambda x, s=s: x[s], vmapped)
-        assert jax.tree.all(jax.tree.map(np.array_equal, one, single(seeds[s])))
+        assert jax.tree.all(jax.tree.map(np.array_equal, one, alone))
     assert not np.array_equal(vmapped[1].indices[0], vmapped[1].indices[1])
 
 
 def test_checkpoint_round_trip_is_bitwise_and_samples_alike(tmp_path):
     c = compiled(**PER_SEQ3)
-    state, _ = per_state(c, 37, alpha=0.6)
+    state, _ = per_state(c, 131, alpha=0.6)
     checkpoint.save(tmp_path, 1, {"replay": state})
     restored = checkpoint.restore(tmp_path, target={"replay": c.init()})["replay"]
     assert type(restored) is type(state)

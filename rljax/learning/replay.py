@@ -113,14 +113,19 @@ def set_leaves(
     last = jnp.append(items[1:] != items[:-1], True)  # the last occurrence of each item
     flat = jnp.where(keep & last, 2**depth - 1 + items, dropped)
     nodes = nodes.at[flat].set(values.astype(nodes.dtype), mode="drop")
-    for level in range(depth - 1, -1, -1):
-        pos = items >> (depth - level)
-        left = 2 ** (level + 1) - 1 + 2 * pos
+
+    def parents(i, nodes):  # level depth - 1 - i, from the leaves' parents up to the root
+        shift = i + 1
+        first = jnp.left_shift(1, depth - shift) - 1  # the level's first node
+        pos = items >> shift
+        left = 2 * first + 1 + 2 * pos
         total = nodes.at[left].get(mode="fill", fill_value=0) + nodes.at[left + 1].get(
             mode="fill", fill_value=0
         )
         # duplicates of a parent write the same sum, so their order does not matter
-        nodes = nodes.at[jnp.where(keep, 2**level - 1 + pos, dropped)].set(total, mode="drop")
+        return nodes.at[jnp.where(keep, first + pos, dropped)].set(total, mode="drop")
+
+    nodes = jax.lax.fori_loop(0, depth, parents, nodes)
     return tree.replace(nodes=nodes)
 
 
@@ -135,12 +140,16 @@ def sample_leaves(tree: sum_tree.SumTreeState, u: jax.Array) -> jax.Array:
     nodes = tree.nodes
     query = u * nodes[0]
     pos = jnp.zeros(u.shape, jnp.int32)
-    for level in range(1, tree.tree_depth + 1):
-        left = 2**level - 1 + 2 * pos
+
+    def descend(level, carry):
+        query, pos = carry
+        left = jnp.left_shift(1, level) - 1 + 2 * pos
         left_sum, right_sum = nodes[left], nodes[left + 1]
         go_right = jnp.where(left_sum > 0, (query >= left_sum) & (right_sum > 0), True)
         query = jnp.where(go_right, query - left_sum, query)
-        pos = 2 * pos + go_right.astype(jnp.int32)
+        return query, 2 * pos + go_right.astype(jnp.int32)
+
+    _, pos = jax.lax.fori_loop(1, tree.tree_depth + 1, descend, (query, pos))
     return pos
 
 

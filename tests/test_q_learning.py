@@ -83,6 +83,15 @@ def test_double_q_takes_the_online_argmax_and_the_target_evaluates_it():
     np.testing.assert_array_equal(ql.take_action(dist, double), [dist[0, 0], dist[1, 1]])
 
 
+def test_epsilon_greedy_explores_where_the_draw_is_below_epsilon():
+    q = jnp.array([[0.0, 2.0, 1.0], [3.0, 3.0, 0.0], [0.0, 0.0, 5.0]])
+    uniform = jnp.array([0.05, 0.5, 0.09])
+    random_action = jnp.array([2, 2, 0], jnp.int32)
+    action = ql.epsilon_greedy(q, jnp.float32(0.1), uniform, random_action)
+    np.testing.assert_array_equal(action, [2, 0, 0])  # random, greedy (first of a tie), random
+    np.testing.assert_array_equal(ql.epsilon_greedy(q, 0.0, uniform, random_action), [1, 0, 2])
+
+
 def n_step_by_hand(reward, terminated, truncated, gamma):
     """The same window, one sequence at a time, with a Python loop."""
     returns, discounts, lasts = [], [], []

@@ -4,6 +4,7 @@
   :func:`expected_q`: C51's distributional pieces (Bellemare et al. 2017);
 - :func:`bootstrap_action`, :func:`take_action`: the greedy next action of the target network or,
   with double Q-learning (van Hasselt et al. 2016), of the online network;
+- :func:`epsilon_greedy`: exploration with noise drawn ahead;
 - :func:`n_step_window`: the discounted reward sum and bootstrap discount of a sampled sequence
   of transitions, cut at the first episode end;
 - :func:`polyak_update`, :func:`hard_update`: target-network updates.
@@ -84,6 +85,19 @@ def take_action(values: jax.Array, action: jax.Array) -> jax.Array:
     """``values[b, action[b]]``: ``[B, ...]`` from ``values [B, A, ...]`` and ``action [B]``."""
     index = action.reshape(action.shape + (1,) * (values.ndim - 1)).astype(jnp.int32)
     return jnp.take_along_axis(values, index, axis=1)[:, 0]
+
+
+def epsilon_greedy(
+    q: jax.Array, epsilon: jax.Array, uniform: jax.Array, random_action: jax.Array
+) -> jax.Array:
+    """int32 ``[B]``: ``random_action [B]`` where ``uniform [B] < epsilon``, else the argmax of
+    ``q [B, A]`` (the lowest index among ties).
+
+    ``uniform`` (in ``[0, 1)``) and ``random_action`` are drawn ahead for a whole rollout:
+    random-number generation per step is expensive on a CPU.
+    """
+    greedy = jnp.argmax(q, axis=-1).astype(jnp.int32)
+    return jnp.where(uniform < epsilon, random_action, greedy)
 
 
 class NStepWindow(NamedTuple):

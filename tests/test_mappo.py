@@ -9,19 +9,21 @@ is shared by the learning and chunking tests.
 from __future__ import annotations
 
 import dataclasses
-import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from reference_returns import hand_gae
 
 import rljax
 from rljax import configs, train
 from rljax.envs.treasure_hunt import DOWN, LEFT, RIGHT, STAY, UP, TreasureHuntState
-from rljax.learning import ppo_update, returns
+from rljax.learning import ppo_update
 from rljax.multiagent import MultiAgentView, episode_summary, noop_action, run_episodes
 from rljax.train import mappo, ppo
+from rljax.train.mappo.groups import group_values
+from rljax.train.mappo.training import critic_value_inputs, make_collect
 
 KEY = jax.random.key(0)
 SMALL = {"size": 5, "num_agents": 2, "num_treasures": 2}
@@ -159,23 +161,56 @@ def test_counterfactual_actions_replace_one_agent_each():
 # --- reuse of PPO's pieces ---------------------------------------------------------------------
 
 
-def test_uses_shared_gae_and_ppo_loss(monkeypatch):
-    calls = {"compute_gae": 0, "ppo_loss": 0}
-    for module, name in ((returns, "compute_gae"), (ppo_update, "ppo_loss")):
-        real = getattr(module, name)
+def test_update_targets_bootstrap_truncation_from_the_final_observation():
+    """MAPPO's targets, checked by a plain GAE loop: each agent's value of the final observation
+    at a time limit, nothing after an episode that ended in success (a true end)."""
+    config = mappo.Config(
+        num_envs=4,
+        num_steps=12,
+        total_timesteps=48,
+        num_minibatches=2,
+        gamma=0.9,
+        gae_lambda=0.8,
+        env_kwargs={**SMALL, "max_steps_in_episode": 5},
+    )
+    setup = mappo.make_setup(config)
+    state = mappo.make_init(config)(KEY)
+    got = jax.jit(make_collect(config, setup))(state, config.hparams(), jax.random.key(5))
+    batch = jax.tree.map(np.asarray, got.batch)
+    T, B, n = 12, 4, setup.num_agents
 
-        def counted(*args, _real=real, _name=name, **kwargs):
-            calls[_name] += 1
-            return _real(*args, **kwargs)
+    def values(obs, global_state):  # [M, N, D], [M, G] -> [M * N]
+        inputs = critic_value_inputs(config, state, obs, global_state)
+        return np.asarray(group_values(setup, state.params["critic"], inputs), np.float64)
 
-        monkeypatch.setattr(module, name, counted)
+    value = values(batch.obs.reshape(T * B, n, -1), batch.global_state.reshape(T * B, -1))
+    final = values(batch.final_obs.reshape(T * B, n, -1), batch.final_global.reshape(T * B, -1))
+    following = values(np.asarray(got.next_obs["obs"]), np.asarray(got.next_obs["global"]))
+    per_agent = lambda x: np.repeat(x[..., None], n, axis=-1).reshape(T, B * n)
+    assert batch.truncated.any() and batch.terminated.any()  # both kinds of end are in the rollout
+    _, targets = hand_gae(
+        batch.reward.reshape(T, B * n) * config.reward_scale,
+        value.reshape(T, B * n),
+        following.reshape(B * n),
+        final.reshape(T, B * n),
+        per_agent(batch.terminated),
+        per_agent(batch.truncated),
+        0.9,
+        0.8,
+    )
+    np.testing.assert_allclose(np.asarray(got.targets), targets, rtol=1e-5, atol=1e-5)
+
+
+def test_one_ppo_loss_per_parameter_group(monkeypatch):
+    calls = []
+    real = ppo_update.ppo_loss
+    monkeypatch.setattr(ppo_update, "ppo_loss", lambda *a, **k: calls.append(1) or real(*a, **k))
     config = mappo.Config(
         env_id="Tag-v0", num_envs=2, num_steps=4, total_timesteps=8, num_minibatches=1
     )
     state = jax.eval_shape(mappo.make_init(config), KEY)
     jax.eval_shape(mappo.make_update_chunk(config, 1), state)  # traces, compiles nothing
-    assert calls["compute_gae"] == 1
-    assert calls["ppo_loss"] == 2  # one per parameter group: Tag's chasers and evaders
+    assert len(calls) == 2  # Tag's chasers and evaders
 
 
 # --- critic inputs and parameter groups --------------------------------------------------------
@@ -295,21 +330,20 @@ LEARN = mappo.Config(
 
 @pytest.fixture(scope="module")
 def learned():
-    """``(result, compile s, run s)`` of one seed of :data:`LEARN`."""
-    start = time.perf_counter()
-    train = jax.jit(mappo.make_train(LEARN)).lower(jax.random.key(3)).compile()
-    compile_s = time.perf_counter() - start
-    start = time.perf_counter()
-    result = jax.block_until_ready(train(jax.random.key(3)))
-    return result, compile_s, time.perf_counter() - start
+    """``(result,)`` of one seed of :data:`LEARN`. (Its wall time is a benchmark's business:
+    ``benchmarks/multiagent_learning.py`` reports it, compile time apart.)"""
+    return (jax.jit(mappo.make_train(LEARN))(jax.random.key(3)),)
 
 
-def test_learns_small_treasure_hunt_fast(learned):
-    # About 30 s to compile and 5 s to run on the project's 2-core CPU when it is quiet; the
-    # bounds leave room for a machine shared with other work.
-    result, compile_s, run_s = learned
-    assert run_s < 60, run_s
-    assert compile_s + run_s < 180, (compile_s, run_s)
+def test_learns_small_treasure_hunt(learned):
+    """Greedy evaluation of the trained policy: every episode solved, fast.
+
+    The untrained policy (the same seed's initial parameters) scores success 0.18 and a mean
+    length over all episodes of 82.7 steps (a failure lasts the 100-step limit); trained, 1.0 and
+    3.8. (The training-time ``success_rate`` is no test: finished episodes are mostly successes
+    even for an untrained policy, 0.91, because failures take the whole limit to finish.)
+    """
+    (result,) = learned
     metrics = {k: np.asarray(v) for k, v in result.metrics.items()}
     assert set(metrics) == set(mappo.METRIC_NAMES)
     assert all(v.shape == (LEARN.num_updates,) for v in metrics.values())
@@ -317,9 +351,9 @@ def test_learns_small_treasure_hunt_fast(learned):
     figures = episode_summary(
         jax.jit(mappo.make_evaluate(LEARN, 256))(result.state, jax.random.key(9))
     )
-    assert figures["success_rate"] >= 0.9, figures
-    assert figures["mean_steps"] < 8.0, figures
-    assert np.nanmean(metrics["success_rate"][-10:]) >= 0.9
+    assert figures["success_rate"] >= 0.95, figures
+    assert figures["mean_length"] < 8.0, figures  # over all episodes, failures included
+    assert np.nanmean(metrics["episode_length"][-10:]) < 8.0
 
 
 def test_evaluation_hooks(learned):

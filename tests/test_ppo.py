@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import toy_envs  # noqa: F401  (registers ToyTimeLimit-v0)
+from reference_returns import hand_gae
 
 from rljax import checkpoint, configs, train
 from rljax.learning.running_stats import RunningMeanStd
@@ -158,25 +159,6 @@ def test_evaluation_hooks(tiny_train, monkeypatch):
     assert isinstance(trajectory["actions"], np.ndarray) and trajectory["actions"].shape == (60,)
     np.testing.assert_array_equal(trajectory["active"], np.arange(60) < length)
     assert trajectory["initial_obs"].shape == (4,) and trajectory["obs"].shape == (60, 4)
-
-
-def hand_gae(reward, value, next_value, final_value, terminated, truncated, gamma, lam):
-    """GAE by a plain loop over ``[T, B]`` numpy arrays: ``(advantages, targets)``."""
-    T, B = reward.shape
-    advantages = np.zeros((T, B), np.float64)
-    for b in range(B):
-        running = 0.0
-        for t in reversed(range(T)):
-            if terminated[t, b]:
-                after, running = 0.0, 0.0  # a true end: no future
-            elif truncated[t, b]:
-                after, running = final_value[t, b], 0.0  # a time limit: bootstrap, cut the chain
-            else:
-                after = value[t + 1, b] if t + 1 < T else next_value[b]
-            delta = reward[t, b] + gamma * after - value[t, b]
-            running = delta + gamma * lam * running
-            advantages[t, b] = running
-    return advantages, advantages + value
 
 
 @pytest.mark.parametrize("terminal_step", [0, 3], ids=["truncates", "terminates"])

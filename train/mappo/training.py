@@ -10,6 +10,7 @@ for the values, per-agent GAE on scaled rewards (``[T, B * N]``), then
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -87,22 +88,91 @@ def make_train(config: Config) -> Callable[..., TrainResult]:
     return ppo_update.make_run(init, make_update_chunk(config, config.num_updates), TrainResult)
 
 
+def critic_value_inputs(
+    config: Config, state: TrainState, obs: jax.Array, global_state: jax.Array
+) -> jax.Array:
+    """The critic's input for ``obs [M, N, D]`` and ``global_state [M, G]`` (normalised when
+    ``normalize_obs``; the global state or each agent's own view, as ``config.critic`` says)."""
+    return critic_inputs(
+        config,
+        normalize(config, state.obs_stats, obs),
+        normalize(config, state.global_stats, global_state),
+    )
+
+
+class Collected(NamedTuple):
+    """What one MAPPO update learns from: the rollout (leaves ``[T, B, ...]``), the values,
+    GAE advantages and targets (``[T, B * N]``, agent-major within an env) and the environments'
+    continuation (``vec_state``, ``next_obs``)."""
+
+    batch: Any
+    value: jax.Array
+    advantages: jax.Array
+    targets: jax.Array
+    vec_state: Any
+    next_obs: Any
+
+
+def make_collect(config: Config, setup: Setup) -> Callable[..., Collected]:
+    """``collect(state, hparams, key) -> Collected``: one update's rollout, one critic call and
+    GAE, bootstrapping truncated episodes from the critic's value of their final observation."""
+    n = setup.num_agents
+    T, B = config.num_steps, config.num_envs
+    rollout = build_rollout(config, setup)
+
+    def collect(state: TrainState, hparams: HParams, key: jax.Array) -> Collected:
+        (vec_state, next_obs), batch = rollout(state, key)
+
+        # One critic call over the rollout: obs[0..T-1], the next obs, and the final obs of
+        # episodes that ended in the rollout (bootstrapped where truncated).
+        stacked_obs = jnp.concatenate(
+            [
+                batch.obs.reshape(T * B, n, -1),
+                next_obs["obs"],
+                batch.final_obs.reshape(T * B, n, -1),
+            ]
+        )
+        stacked_global = jnp.concatenate(
+            [
+                batch.global_state.reshape(T * B, -1),
+                next_obs["global"],
+                batch.final_global.reshape(T * B, -1),
+            ]
+        )
+        inputs = critic_value_inputs(config, state, stacked_obs, stacked_global)
+        values = group_values(setup, state.params["critic"], inputs)  # [2TB + B, N]
+        value = values[: T * B].reshape(T, B * n)
+        next_value = values[T * B : T * B + B].reshape(B * n)
+        final_value = values[T * B + B :].reshape(T, B * n)
+        per_agent = lambda x: jnp.broadcast_to(x[..., None], (T, B, n)).reshape(T, B * n)
+        advantages, targets = returns.compute_gae(
+            batch.reward.reshape(T, B * n) * config.reward_scale,
+            value,
+            next_value,
+            final_value,
+            per_agent(batch.terminated),
+            per_agent(batch.truncated),
+            hparams.gamma,
+            hparams.gae_lambda,
+        )
+
+        return Collected(batch, value, advantages, targets, vec_state, next_obs)
+
+    return collect
+
+
 def make_update(config: Config, setup: Setup) -> Callable[..., tuple[TrainState, dict]]:
     """``update(state, hparams) -> (state, metrics)``: one update (module docstring); the metrics
     are scalars, one per :data:`METRIC_NAMES`."""
     n = setup.num_agents
     T, B = config.num_steps, config.num_envs
-    rollout = build_rollout(config, setup)
+    collect = make_collect(config, setup)
 
     def policy_obs(state: TrainState, obs: jax.Array) -> jax.Array:
         return policy_inputs(config, state, obs)
 
     def value_inputs(state: TrainState, obs: jax.Array, global_state: jax.Array) -> jax.Array:
-        return critic_inputs(
-            config,
-            normalize(config, state.obs_stats, obs),
-            normalize(config, state.global_stats, global_state),
-        )
+        return critic_value_inputs(config, state, obs, global_state)
 
     def loss_fn(params, minibatch, hparams: HParams):
         actor_x, critic_x, action, old_log_prob, old_value, advantage, target = minibatch
@@ -133,40 +203,8 @@ def make_update(config: Config, setup: Setup) -> Callable[..., tuple[TrainState,
 
     def update(state: TrainState, hparams: HParams):
         key, key_rollout = jax.random.split(state.key)
-        (vec_state, next_obs), batch = rollout(state, key_rollout)
-
-        # One critic call over the rollout: obs[0..T-1], the next obs, and the final obs of
-        # episodes that ended in the rollout (bootstrapped where truncated).
-        stacked_obs = jnp.concatenate(
-            [
-                batch.obs.reshape(T * B, n, -1),
-                next_obs["obs"],
-                batch.final_obs.reshape(T * B, n, -1),
-            ]
-        )
-        stacked_global = jnp.concatenate(
-            [
-                batch.global_state.reshape(T * B, -1),
-                next_obs["global"],
-                batch.final_global.reshape(T * B, -1),
-            ]
-        )
-        values = group_values(
-            setup, state.params["critic"], value_inputs(state, stacked_obs, stacked_global)
-        )  # [2TB + B, N]
-        value = values[: T * B].reshape(T, B * n)
-        next_value = values[T * B : T * B + B].reshape(B * n)
-        final_value = values[T * B + B :].reshape(T, B * n)
-        per_agent = lambda x: jnp.broadcast_to(x[..., None], (T, B, n)).reshape(T, B * n)
-        advantages, targets = returns.compute_gae(
-            batch.reward.reshape(T, B * n) * config.reward_scale,
-            value,
-            next_value,
-            final_value,
-            per_agent(batch.terminated),
-            per_agent(batch.truncated),
-            hparams.gamma,
-            hparams.gae_lambda,
+        batch, value, advantages, targets, vec_state, next_obs = collect(
+            state, hparams, key_rollout
         )
 
         flat = (

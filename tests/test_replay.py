@@ -227,6 +227,15 @@ def test_set_priorities_changes_what_is_drawn_and_new_items_get_the_max():
     assert jax.tree.all(jax.tree.map(np.array_equal, u.set(ustate, items, td, 1.0), ustate))
 
 
+def test_an_item_given_twice_takes_its_last_value():
+    c = compiled(**PER)
+    state = c.filled(4)
+    state = c.set(state, jnp.asarray([3, 3, 9], jnp.int32), jnp.asarray([9.0, 5.0, 3.0]), 1.0)
+    assert leaves(state)[3] == np.float32(5.0 + 1e-6) and leaves(state)[9] == np.float32(3.0 + 1e-6)
+    assert float(state.sum_tree_state.max_recorded_priority) == np.float32(5.0 + 1e-6)
+    assert_tree_is_exact(state)
+
+
 def test_alpha_zero_is_uniform():
     c = compiled(**PER)
     state, p = per_state(c, 11, alpha=0.0)

@@ -371,6 +371,15 @@ def test_bad_steps_are_named():
         c.replay.add(state, steps(2, 0, 9))
 
 
+def test_a_replay_is_static_and_hashable():
+    assert make_replay(**PER) == make_replay(**PER) and hash(make_replay(**PER)) == hash(
+        make_replay(**PER)
+    )
+    size = jax.jit(lambda r, s: r.size(s), static_argnums=0)
+    c = compiled(**PER)
+    assert int(size(c.replay, c.filled(3))) == 6
+
+
 def test_linear_schedule():
     values = [float(linear_schedule(0.4, 1.0, s, 10)) for s in (0, 5, 10, 20)]
     np.testing.assert_allclose(values, [0.4, 0.7, 1.0, 1.0], rtol=1e-6)

@@ -13,6 +13,7 @@ from rljax import configs
 from rljax.checkpoint import keys_to_data
 from rljax.games.perfect_play import check_never_loses
 from rljax.train import alphazero as az
+from rljax.train.alphazero.learner import make_learn
 
 # --- config ------------------------------------------------------------------------------------
 
@@ -176,6 +177,58 @@ def test_iterations_run_and_report_finite_losses(tiny_iterations):
     assert np.isfinite(np.asarray(metrics["policy_loss"])).all()
     gate = np.asarray(metrics["gate_score"])
     assert np.isnan(gate[0]) and 0.0 <= gate[1] <= 1.0  # the gate runs every 2nd iteration
+
+
+def test_az_loss_by_hand():
+    """Weighted cross entropy to the search policy plus squared error to the outcome; positions
+    of weight 0 (invalid replay slots) count for nothing."""
+    logits = np.array([[2.0, 0.0, -1.0], [0.5, 0.5, 0.5], [9.0, -9.0, 0.0]], np.float32)
+    predicted = np.array([0.5, -0.2, 0.9], np.float32)
+    network = type("Fixed", (), {"apply": staticmethod(lambda params, obs: (logits, predicted))})
+    policy = np.array([[0.7, 0.2, 0.1], [0.0, 1.0, 0.0], [0.3, 0.3, 0.4]], np.float32)
+    value = np.array([1.0, -1.0, 0.0], np.float32)
+    weight = np.array([1.0, 1.0, 0.0], np.float32)
+    total, (policy_loss, value_loss) = az.az_loss(network, None, None, policy, value, weight)
+    log_softmax = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    cross_entropy = -(policy * log_softmax).sum(-1)
+    np.testing.assert_allclose(policy_loss, cross_entropy[:2].mean(), rtol=1e-6)
+    np.testing.assert_allclose(value_loss, ((predicted - value) ** 2)[:2].mean(), rtol=1e-6)
+    np.testing.assert_allclose(total, policy_loss + value_loss, rtol=1e-6)
+    # No valid position at all: zero losses, not a division by zero.
+    _, (empty_policy, empty_value) = az.az_loss(network, None, None, policy, value, 0 * weight)
+    assert float(empty_policy) == float(empty_value) == 0.0
+
+
+def test_the_resnet_network_trains_on_replayed_positions():
+    """The resnet option (the GPU choice): policy logits ``[B, 9]`` and values ``[B]`` in
+    ``[-1, 1]`` for boards ``[B, 3, 3, 2]``, and the learner's steps fit a batch of positions."""
+    config = dataclasses.replace(
+        TINY, network="resnet", channels=8, num_blocks=1, train_steps=200, batch_size=64, lr=3e-3
+    )
+    env, network, _ = az.setup(config)
+    state = az.make_init(config)(jax.random.key(0))
+    kernels = [x for x in jax.tree.leaves(state.params) if x.ndim == 4]  # [3, 3, in, out] convs
+    assert kernels, "a resnet has convolution kernels"
+    size = state.replay.valid.shape[0]
+    rng = np.random.default_rng(0)
+    obs = (rng.random((size, 3, 3, 2)) < 0.3).astype(np.float32)
+    policy = rng.dirichlet(np.ones(9), size).astype(np.float32)
+    replay = state.replay.replace(
+        obs=jnp.asarray(obs),
+        policy=jnp.asarray(policy),
+        value=jnp.asarray(np.sign(obs[..., 0].sum((1, 2)) - obs[..., 1].sum((1, 2)))),
+        valid=jnp.ones(size, bool),
+    )
+    logits, value = network.apply(state.params, replay.obs[:5])
+    assert logits.shape == (5, 9) and value.shape == (5,)
+    assert (np.abs(np.asarray(value)) <= 1.0).all()
+    params, _, losses = jax.jit(make_learn(config, network, env))(
+        state.params, state.opt_state, replay, jax.random.key(1)
+    )
+    assert np.isfinite(float(losses["policy_loss"])) and np.isfinite(float(losses["value_loss"]))
+    whole = lambda p: az.az_loss(network, p, replay.obs, replay.policy, replay.value, replay.valid)
+    before, after = float(whole(state.params)[1][1]), float(whole(params)[1][1])
+    assert after < 0.8 * before, (before, after)  # the value head fits the replayed outcomes
 
 
 def _bits(tree):

@@ -390,6 +390,53 @@ def test_divergence_stops_with_the_first_bad_update(full_run, tmp_path, monkeypa
     assert (rows[-1]["seed"], rows[-1]["value_loss"]) == (1, None)
 
 
+def test_non_finite_parameters_stop_a_run_whose_metrics_are_finite(full_run, tmp_path, monkeypatch):
+    """The chunk's parameter check (not a metric) catches seed 1's parameters going NaN in the
+    chunk of updates 7..9: the run stops there and keeps the checkpoint of update 6."""
+    real_chunk = programs.SeedPrograms.chunk
+
+    def poisoned_chunk(self, n):
+        compiled = real_chunk(self, n)
+
+        def run(state, hparams):
+            state, metrics, finite = compiled(state, hparams)
+            if int(np.asarray(state.update_step)[0]) == 9:
+                finite = np.array([True, False])
+            return state, metrics, finite
+
+        return run
+
+    monkeypatch.setattr(programs.SeedPrograms, "chunk", poisoned_chunk)
+    run_dir = tmp_path / "run"
+    code, _, err = run_cli(["train", "ppo", *TINY, "--run-dir", run_dir])
+    assert code == 1
+    assert "update 9: non-finite parameters (seed index 1)" in err and "update 6" in err
+    assert checkpoint.latest_update(run_dir) == 6
+
+
+def test_a_time_budget_stops_the_run_with_a_checkpoint(full_run, tmp_path, monkeypatch):
+    """--minutes: the chunk that spends the budget is the last; its state is checkpointed and
+    equals the uninterrupted run's rows so far."""
+    real_chunk = programs.SeedPrograms.chunk
+
+    def slow_chunk(self, n):
+        compiled = real_chunk(self, n)
+
+        def run(state, hparams):
+            time.sleep(1.0)  # counted as training time: the third chunk spends a 2.4 s budget
+            return compiled(state, hparams)
+
+        return run
+
+    monkeypatch.setattr(programs.SeedPrograms, "chunk", slow_chunk)
+    run_dir = tmp_path / "run"
+    code, _, err = run_cli(["train", "ppo", *TINY, "--run-dir", run_dir, "--minutes", 0.04])
+    assert code == 0, err
+    assert checkpoint.latest_update(run_dir) == 9  # three chunks of 3 updates
+    rows = _rows(run_dir)
+    assert rows == _rows(full_run[0])[: len(rows)] and max(r["update"] for r in rows) == 9
+
+
 # --- errors and help ---------------------------------------------------------------------------
 
 

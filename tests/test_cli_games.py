@@ -8,9 +8,11 @@ import jax
 import numpy as np
 import pytest
 
+import rljax
 from rljax import checkpoint, cli
 from rljax.cli.games import play_command
 from rljax.games import players
+from rljax.games.arena import match
 from rljax.metrics import read_jsonl
 from rljax.run.restore import load_run
 from rljax.train import alphazero as az
@@ -47,6 +49,15 @@ def tiny_run(tmp_path_factory):
     return run_dir
 
 
+def metric_rows(run_dir):
+    """metrics.jsonl's rows without the wall-clock fields, which differ between runs."""
+    clock = ("wall_time", "train_seconds")
+    return [
+        {k: v for k, v in row.items() if k not in clock}
+        for row in read_jsonl(run_dir / "metrics.jsonl")
+    ]
+
+
 def test_train_writes_the_run_directory(tiny_run):
     config = json.loads((tiny_run / "config.json").read_text())
     assert config["algorithm"] == "alphazero"
@@ -71,8 +82,9 @@ def test_resume_after_a_lost_checkpoint_ends_bitwise_the_same(tiny_run, tmp_path
     original, resumed = load_run(tiny_run)[1], load_run(copy)[1]
     as_data = checkpoint.keys_to_data  # the whole state, PRNG key included
     jax.tree.map(np.testing.assert_array_equal, as_data(original), as_data(resumed))
-    rows = [r["update"] for r in read_jsonl(copy / "metrics.jsonl") if r["kind"] == "train"]
-    assert rows == [1, 2, 3, 4]  # no duplicated rows after the resume
+    # Every row, train and eval, with its figures (losses, scores, games): none duplicated.
+    assert metric_rows(copy) == metric_rows(tiny_run)
+    assert [r["update"] for r in metric_rows(copy) if r["kind"] == "train"] == [1, 2, 3, 4]
 
 
 def test_a_run_from_the_old_game_loop_resumes(tiny_run, tmp_path):
@@ -94,6 +106,8 @@ def test_a_run_from_the_old_game_loop_resumes(tiny_run, tmp_path):
     as_data = checkpoint.keys_to_data
     original, resumed = load_run(tiny_run)[1], load_run(old)[1]
     jax.tree.map(np.testing.assert_array_equal, as_data(original), as_data(resumed))
+    resumed_rows = [r for r in metric_rows(old) if r["update"] > 2]
+    assert resumed_rows == [r for r in metric_rows(tiny_run) if r["update"] > 2]
 
 
 def test_restore_gives_the_state_to_library_users(tiny_run):
@@ -128,8 +142,14 @@ def test_arena_between_a_run_and_a_baseline_prints_json(tiny_run, capsys):
     )  # fmt: skip
     assert code == 0
     result = json.loads(capsys.readouterr().out)
-    assert result["wins"] + result["draws"] + result["losses"] == 4
-    assert result["b"] == "random"
+    assert (result["a"], result["b"], result["games"]) == ("run", "random", 4)
+    # The same games through the library: the run's newest checkpoint against random play.
+    env, _ = rljax.make("TicTacToe-v0")
+    agent, baseline = players.load(tiny_run, 4), players.make("random", "TicTacToe-v0")
+    expected = match(env, agent, baseline, jax.random.key(0), 4)
+    assert [result[k] for k in ("wins", "draws", "losses")] == [
+        expected[k] for k in ("wins", "draws", "losses")
+    ]
 
 
 def test_arena_takes_the_game_from_the_run_directory(tiny_run, capsys):

@@ -13,6 +13,14 @@ import pytest
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 import jax  # noqa: E402
+from hypothesis import settings  # noqa: E402
+
+# Property tests draw the same examples on every run by default, so CI is reproducible; the
+# "explore" profile draws new ones each run, more of them (HYPOTHESIS_PROFILE=explore pytest):
+# run it as its own job to keep hunting for bugs.
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+settings.register_profile("explore", derandomize=False, max_examples=200, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 jax.config.update("jax_compilation_cache_dir", tempfile.mkdtemp(prefix="rljax-jax-cache-"))
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)

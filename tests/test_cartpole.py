@@ -1,6 +1,5 @@
 """CartPole-v1 against Gymnasium, transition by transition, from identical states."""
 
-import gymnasium as gym
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -8,6 +7,8 @@ import pytest
 
 import rljax
 from rljax.envs.cartpole import CartPoleState
+
+gym = pytest.importorskip("gymnasium")
 
 
 def _controller(obs: np.ndarray) -> int:

@@ -13,7 +13,8 @@ Every timed program is a ``lax.scan`` of ``--steps`` iterations whose carry is t
 the network and optimiser state), so per-call dispatch is amortised and nothing can be hoisted or
 dropped; the figure is the median over ``--repeats`` calls divided by ``--steps``, in
 microseconds, compile time apart, with the process CPU time per step beside it (``*_cpu_us``,
-``ratio_cpu``). The machines are shared: quote the ratios.
+``ratio_cpu``). All programs are compiled first and their calls interleaved, so that load from
+other processes falls on all alike. The machines are shared: quote the ratios.
 
 ``--probe`` instead reproduces the float32 drift of flashbax's sum tree that this module's own
 tree avoids: priorities set to 1e6, then 1e3, then 1e-3 in a nearly empty buffer; it prints the
@@ -21,7 +22,7 @@ share of draws that land on items of priority 0, for flashbax and for ours.
 
 Prints one JSON line per measurement::
 
-    python benchmarks/bench_replay.py               # 200 steps per program, 7 repeats
+    python benchmarks/bench_replay.py               # 200 steps per program, 9 repeats
     python benchmarks/bench_replay.py --probe
 """
 
@@ -41,6 +42,8 @@ import optax
 from rljax.benchmarking import emit
 from rljax.learning.replay import Replay, make_replay
 from rljax.networks import MLP
+
+KEY = jax.random.key(4)
 
 CAPACITY, NUM_ENVS, BATCH, OBS, ACTIONS = 100_000, 4, 128, 4, 2
 TRANSITION = {
@@ -168,27 +171,31 @@ def dqn_program(num_steps: int):
     return run, (params, params, optimizer.init(params))
 
 
-def per_step_us(fn, *args, repeats: int, num_steps: int) -> dict[str, float]:
-    """Compile seconds, and the median wall and process-CPU microseconds per step.
+def interleaved(programs: dict[str, tuple], repeats: int, num_steps: int) -> dict[str, dict]:
+    """Per program: compile seconds, and the median wall and process-CPU microseconds per step.
 
-    The process CPU time is what load from other processes inflates least (the programs are
-    small enough that XLA runs them on one thread, so on an idle machine the two agree).
+    Every program is compiled and warmed up first; then each repeat runs all of them in turn, so
+    that load from other processes falls on all alike (the CPU time is what it inflates least).
     """
-    start = time.perf_counter()
-    compiled = jax.jit(fn).lower(*args).compile()
-    compile_s = time.perf_counter() - start
-    jax.block_until_ready(compiled(*args))  # warm-up
-    wall, cpu = [], []
+    compiled, results = {}, {}
+    for name, (fn, args) in programs.items():
+        start = time.perf_counter()
+        compiled[name] = jax.jit(fn).lower(*args).compile()
+        results[name] = {"compile_s": time.perf_counter() - start, "wall": [], "cpu": []}
+        jax.block_until_ready(compiled[name](*args))  # warm-up
     for _ in range(repeats):
-        w, c = time.perf_counter(), time.process_time()
-        jax.block_until_ready(compiled(*args))
-        wall.append(time.perf_counter() - w)
-        cpu.append(time.process_time() - c)
-    per_step = 1e6 / num_steps
+        for name, (_, args) in programs.items():
+            wall, cpu = time.perf_counter(), time.process_time()
+            jax.block_until_ready(compiled[name](*args))
+            results[name]["wall"].append(time.perf_counter() - wall)
+            results[name]["cpu"].append(time.process_time() - cpu)
     return {
-        "us": statistics.median(wall) * per_step,
-        "cpu_us": statistics.median(cpu) * per_step,
-        "compile_s": compile_s,
+        name: {
+            "us": 1e6 * statistics.median(r["wall"]) / num_steps,
+            "cpu_us": 1e6 * statistics.median(r["cpu"]) / num_steps,
+            "compile_s": r["compile_s"],
+        }
+        for name, r in results.items()
     }
 
 
@@ -218,17 +225,7 @@ PART_NAMES = {
 
 def measure(args: argparse.Namespace) -> None:
     n = args.steps
-    dqn, dqn_args = dqn_program(n)
-    dqn_time = per_step_us(dqn, *dqn_args, **timing(args))
-    emit(
-        "dqn_grad_step_mlp64x64_b128",
-        dqn_time["us"],
-        None,
-        "us/step",
-        ours_cpu_us=dqn_time["cpu_us"],
-        compile_s=dqn_time["compile_s"],
-    )
-    key = jax.random.key(4)
+    programs = {"dqn": dqn_program(n)}
     for prioritised in (False, True):
         kind = "per" if prioritised else "uniform"
         replay = make_replay(
@@ -240,17 +237,29 @@ def measure(args: argparse.Namespace) -> None:
         )
         state = full_buffer(replay, jax.random.key(0))
         for part in ("asp", "a", "s", "p") if prioritised else ("as", "a", "s"):
-            ours = per_step_us(replay_program(replay, n, part), state, key, **timing(args))
-            # against a DQN step: the issue's 10 % rule
-            compare(f"replay_{kind}_{PART_NAMES[part]}_vs_dqn_step", ours, dqn_time)
-            if len(part) > 1:  # the whole step against flashbax's own buffer doing it
-                fb_run, fb_state = flashbax_program(prioritised, n)
-                anchor = per_step_us(fb_run, fb_state, key, **timing(args))
-                compare(f"replay_{kind}_{PART_NAMES[part]}_vs_flashbax", ours, anchor)
-
-
-def timing(args: argparse.Namespace) -> dict[str, int]:
-    return {"repeats": args.repeats, "num_steps": args.steps}
+            programs[f"{kind}_{part}"] = (replay_program(replay, n, part), (state, KEY))
+        fb_run, fb_state = flashbax_program(prioritised, n)
+        programs[f"flashbax_{kind}"] = (fb_run, (fb_state, KEY))
+    times = interleaved(programs, args.repeats, n)
+    dqn = times.pop("dqn")
+    emit(
+        "dqn_grad_step_mlp64x64_b128",
+        dqn["us"],
+        None,
+        "us/step",
+        ours_cpu_us=dqn["cpu_us"],
+        compile_s=dqn["compile_s"],
+    )
+    for name, ours in times.items():
+        if name.startswith("flashbax"):
+            continue
+        kind, part = name.split("_")
+        # against a DQN step: the issue's 10 % rule
+        compare(f"replay_{kind}_{PART_NAMES[part]}_vs_dqn_step", ours, dqn)
+        if len(part) > 1:  # the whole step against flashbax's own buffer doing it
+            compare(
+                f"replay_{kind}_{PART_NAMES[part]}_vs_flashbax", ours, times[f"flashbax_{kind}"]
+            )
 
 
 def leaf_of(tree) -> jax.Array:
@@ -310,7 +319,7 @@ def probe() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=200, help="replay or DQN steps per program")
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--probe", action="store_true", help="flashbax's sum-tree drift instead")
     args = parser.parse_args()
     probe() if args.probe else measure(args)

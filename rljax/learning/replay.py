@@ -246,7 +246,9 @@ class Replay:
             running_index=state.running_index + num_steps,
         )
 
-    def new_items(self, running_index: jax.Array, num_steps: int):
+    def new_items(
+        self, running_index: jax.Array, num_steps: int
+    ) -> tuple[tuple[jax.Array, jax.Array, jax.Array], tuple[jax.Array, jax.Array, jax.Array]]:
         """The items whose validity an add of ``num_steps`` per env changes, as two windows of
         ``(items [E, n], valid [E, n] float32 (1 = max priority, 0 = never draw), keep [E, n])``.
 

@@ -183,10 +183,16 @@ class HParams:
     v_max: jax.Array
 
 
-# Named configurations (``rljax train dqn --preset NAME``); figures in the module docstring.
+# Named configurations (``rljax train dqn --preset NAME``). ``rainbow`` on CartPole-v1, 8 seeds
+# through rljax.run.train on the shared 2-core CPU: final return (mean of the last 10 updates)
+# 476 +- 62 at 100 k env steps (7 seeds at 500, one at 312), greedy evaluation 460; 95 s to
+# compile, 630 s to train under load. Four gradient steps per 16 env steps: with two, the values
+# (and the returns) stayed near 140 for the first 50 k steps, the Polyak target too slow to
+# propagate them.
 PRESETS: dict[str, Config] = {
     "cartpole": Config(),
     "rainbow": Config(
+        gradient_steps=4,
         double_q=True,
         dueling=True,
         prioritised=True,

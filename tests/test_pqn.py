@@ -70,11 +70,12 @@ def test_declaration():
 
 def test_epsilon_decays_linearly_then_holds_and_chooses_random_below_it():
     hp = pqn.Config(epsilon_start=1.0, epsilon_finish=0.2, epsilon_decay=0.5).hparams()
-    got = [float(pqn.epsilon_at(hp, jnp.int32(step), 10)) for step in (0, 1, 4, 5, 9)]
+    epsilon_at = jax.jit(jax.vmap(pqn.epsilon_at, (None, 0, None)), static_argnums=2)
+    got = epsilon_at(hp, jnp.array([0, 1, 4, 5, 9], jnp.int32), 10)
     # Decays over 0.5 * 10 = 5 updates: 1 - 0.8 * step / 5, then 0.2.
     np.testing.assert_allclose(got, [1.0, 0.84, 0.36, 0.2, 0.2], rtol=1e-6)
     no_decay = hp.replace(epsilon_decay=jnp.float32(0.0))
-    assert float(pqn.epsilon_at(no_decay, jnp.int32(0), 10)) == np.float32(0.2)
+    assert epsilon_at(no_decay, jnp.zeros(1, jnp.int32), 10)[0] == np.float32(0.2)
 
     q = jnp.array([[0.0, 2.0, 1.0], [3.0, 0.0, 1.0], [0.0, 0.0, 5.0]])
     uniform = jnp.array([0.1, 0.5, 0.9])
@@ -85,9 +86,12 @@ def test_epsilon_decays_linearly_then_holds_and_chooses_random_below_it():
 
 
 def test_mlp_layer_norm_normalises_each_hidden_pre_activation():
-    x = jax.random.normal(jax.random.key(0), (5, 3))
+    x = np.random.default_rng(1).normal(size=(5, 3)).astype(np.float32)
     net = MLP((4, 6), 2, "relu", layer_norm=True)
-    params = jax.jit(net.init)(jax.random.key(1), x)
+    # Random values in the initialised structure (not the init itself: its QR costs a compile).
+    leaves, tree = jax.tree.flatten(jax.eval_shape(net.init, jax.random.key(1), x))
+    rng = np.random.default_rng(0)
+    params = tree.unflatten([rng.normal(size=v.shape).astype(np.float32) for v in leaves])
     p = jax.tree.map(np.asarray, params["params"])
     h = np.asarray(x, np.float64)
     for i in range(2):
@@ -96,9 +100,9 @@ def test_mlp_layer_norm_normalises_each_hidden_pre_activation():
         normed = (h - h.mean(-1, keepdims=True)) / np.sqrt(h.var(-1, keepdims=True) + 1e-6)
         h = np.maximum(normed * ln["scale"] + ln["bias"], 0.0)
     want = h @ p["Dense_2"]["kernel"] + p["Dense_2"]["bias"]
-    np.testing.assert_allclose(net.apply(params, x), want, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(jax.jit(net.apply)(params, x), want, rtol=1e-5, atol=1e-5)
     # Off by default: the same parameters as before the option existed.
-    plain = MLP((4, 6), 2, "relu").init(jax.random.key(1), x)
+    plain = jax.eval_shape(MLP((4, 6), 2, "relu").init, jax.random.key(1), x)
     assert set(plain["params"]) == {"Dense_0", "Dense_1", "Dense_2"}
 
 

@@ -120,7 +120,12 @@ class HParams:
     reward_scale: jax.Array
 
 
-# Named configurations (``rljax train pqn --preset NAME``); figures in the package docstring.
+# Named configurations (``rljax train pqn --preset NAME``). ``cartpole`` (the defaults: 32 envs x
+# 32 steps, 2 epochs x 4 minibatches, 64x64 ReLU with LayerNorm, lr 1e-3 annealed, lambda 0.65,
+# epsilon 1 -> 0.05 over the first quarter, rewards x 0.1): `rljax train pqn --preset cartpole
+# --seeds 8` ended at 500.0 on every seed (last-10-update training return; greedy evaluation
+# 500.0 too), the 8-seed mean passing 475 at 260 k steps. On the shared 2-core box its run took
+# 0.47x the time of `rljax train ppo --seeds 8` (medians of 3 alternating pairs, 34 s vs 73 s).
 PRESETS: dict[str, Config] = {
     "cartpole": Config(),
 }

@@ -100,7 +100,9 @@ def test_mlp_layer_norm_normalises_each_hidden_pre_activation():
         normed = (h - h.mean(-1, keepdims=True)) / np.sqrt(h.var(-1, keepdims=True) + 1e-6)
         h = np.maximum(normed * ln["scale"] + ln["bias"], 0.0)
     want = h @ p["Dense_2"]["kernel"] + p["Dense_2"]["bias"]
-    np.testing.assert_allclose(jax.jit(net.apply)(params, x), want, rtol=1e-5, atol=1e-5)
+    with jax.default_matmul_precision("highest"):  # a GPU's default (TF32) rounds off 1e-5
+        got = jax.jit(net.apply)(params, x)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
     # Off by default: the same parameters as before the option existed.
     plain = jax.eval_shape(MLP((4, 6), 2, "relu").init, jax.random.key(1), x)
     assert set(plain["params"]) == {"Dense_0", "Dense_1", "Dense_2"}
@@ -143,7 +145,9 @@ def test_update_targets_bootstrap_truncation_from_the_final_observation(terminal
         _, _, batch, _ = pqn.make_rollout(config, setup)(state, hparams, jax.random.key(1))
         return state.params, batch, pqn.q_lambda_targets(setup, state.params, batch, hparams)
 
-    params, batch, targets = jax.tree.map(np.asarray, collect(jax.random.key(0)))
+    # Full float32 products: a GPU's default (TF32) rounds the two Q calls apart.
+    with jax.default_matmul_precision("highest"):
+        params, batch, targets = jax.tree.map(np.asarray, collect(jax.random.key(0)))
     # The step count of each observation acted on; the observation after it is the next count's
     # (the toy's observation is [t / max_steps, 1 - t / max_steps]).
     time = np.rint(batch.obs[..., 0] * max_steps).astype(int)
@@ -153,7 +157,8 @@ def test_update_targets_bootstrap_truncation_from_the_final_observation(terminal
     np.testing.assert_array_equal(batch.truncated, (time + 1 == end) & (terminal_step == 0))
     after = (time + 1) / max_steps
     next_obs = np.stack([after, 1.0 - after], -1).astype(np.float32)
-    q_next = np.asarray(pqn.network_max_q(setup, params, next_obs), np.float64)
+    with jax.default_matmul_precision("highest"):
+        q_next = np.asarray(pqn.network_max_q(setup, params, next_obs), np.float64)
 
     want = hand_q_lambda(
         scale * batch.reward, q_next, batch.terminated, batch.truncated, gamma, lam

@@ -55,7 +55,14 @@ def _alphazero():
     return config, {"seeds": 1, "evaluation": settings}
 
 
-TINY = {"ppo": _ppo, "mappo": _mappo, "alphazero": _alphazero}
+def _pqn():
+    from rljax.train import pqn
+
+    config = pqn.Config(total_timesteps=512, num_envs=4, num_steps=32, num_minibatches=2)
+    return config, {"seeds": 2}
+
+
+TINY = {"ppo": _ppo, "mappo": _mappo, "alphazero": _alphazero, "pqn": _pqn}
 ALGORITHMS = registry.names()
 
 

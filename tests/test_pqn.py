@@ -16,8 +16,6 @@ from rljax import configs, train
 from rljax.networks import MLP
 from rljax.train import pqn
 
-train.register("pqn", "rljax.train.pqn")
-
 
 @pytest.mark.parametrize(
     ("field", "value", "match"),

@@ -16,6 +16,7 @@ _MODULES: dict[str, str] = {
     "ppo": "rljax.train.ppo",
     "mappo": "rljax.train.mappo",
     "alphazero": "rljax.train.alphazero",
+    "pqn": "rljax.train.pqn",
 }
 
 

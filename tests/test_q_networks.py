@@ -22,14 +22,17 @@ def init(net, obs=OBS):
 )
 def test_output_shapes_of_every_switch_combination(dueling, noisy, num_atoms):
     net = QNetwork(5, (16, 8), dueling=dueling, noisy=noisy, num_atoms=num_atoms)
-    params = init(net)
+    # shapes only: traced, not run (eval_shape), which keeps the 8 combinations cheap
+    params = jax.eval_shape(lambda: init(net))
     rngs = {"noise": jax.random.key(2)}
+    shape = lambda obs, **kw: jax.eval_shape(lambda p, o: net.apply(p, o, **kw), params, obs)
     want = (4, 5, 7) if num_atoms else (4, 5)
-    assert net.apply(params, OBS, rngs=rngs).shape == want
-    assert net.apply(params, OBS, deterministic=True).shape == want
-    if dueling and noisy:  # one observation without a batch axis, and a [T, B] batch
-        assert net.apply(params, OBS[0], rngs=rngs).shape == want[1:]
-        assert net.apply(params, jnp.stack([OBS, OBS]), rngs=rngs).shape == (2, *want)
+    assert shape(OBS, rngs=rngs).shape == want
+    assert shape(OBS, deterministic=True).shape == want
+    assert shape(OBS, rngs=rngs).dtype == jnp.float32
+    # one observation without a batch axis, and a [T, B] batch
+    assert shape(OBS[0], rngs=rngs).shape == want[1:]
+    assert shape(jnp.stack([OBS, OBS]), rngs=rngs).shape == (2, *want)
 
 
 @pytest.mark.parametrize("num_atoms", [0, 3])
@@ -54,7 +57,7 @@ def noise_of(layer, params, keys, fan_in):
     vectors: ``(eps_kernel [N, in, out], eps_bias [N, out])``."""
     p = {name: np.asarray(v, np.float64) for name, v in params["params"].items()}
     probes = jnp.concatenate([jnp.zeros((1, fan_in)), jnp.eye(fan_in)])
-    y = jax.vmap(lambda k: layer.apply(params, probes, rngs={"noise": k}))(keys)
+    y = jax.jit(jax.vmap(lambda k: layer.apply(params, probes, rngs={"noise": k})))(keys)
     y = np.asarray(y, np.float64)  # [N, 1 + in, out]
     eps_bias = (y[:, 0] - p["mu_bias"]) / p["sigma_bias"]
     eps_kernel = (y[:, 1:] - y[:, :1] - p["mu_kernel"]) / p["sigma_kernel"]
@@ -89,7 +92,7 @@ def test_noise_changes_with_the_key_and_is_zero_mean():
     # a noisy layer's output averages to its mean-weights output (the noise is zero-mean)
     head = NoisyDense(3)
     head_params = head.init({"params": jax.random.key(0), "noise": jax.random.key(1)}, OBS)
-    draws = jax.vmap(lambda k: head.apply(head_params, OBS, rngs={"noise": k}))(
+    draws = jax.jit(jax.vmap(lambda k: head.apply(head_params, OBS, rngs={"noise": k})))(
         jax.random.split(jax.random.key(8), 4000)
     )
     draws = np.asarray(draws, np.float64)

@@ -17,6 +17,7 @@ import toy_envs  # noqa: F401  (registers ToyTimeLimit-v0)
 from reference_returns import hand_gae
 
 from rljax import checkpoint, configs, train
+from rljax.learning import recording
 from rljax.learning.running_stats import RunningMeanStd
 from rljax.train import ppo
 from rljax.train.ppo.training import make_collect
@@ -140,9 +141,9 @@ def test_chunked_equals_one_shot_bitwise(tiny_train):
 def test_evaluation_hooks(tiny_train, monkeypatch):
     state = tiny_train(jax.random.key(3)).state
     traces = []
-    real = ppo.evaluation.run_episodes
+    real = recording.run_episodes
     monkeypatch.setattr(
-        ppo.evaluation, "run_episodes", lambda *a, **k: traces.append(1) or real(*a, **k)
+        recording, "run_episodes", lambda *a, **k: traces.append(1) or real(*a, **k)
     )
     key = jax.random.key(11)
     figures = ppo.evaluate_policy(TINY, state, 5, key, 60)

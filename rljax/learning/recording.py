@@ -1,7 +1,8 @@
-"""One recorded evaluation episode of a trained policy, compiled once per static config.
+"""Evaluation episodes of a trained policy, compiled once per static config.
 
-The ``record_episode`` hook of :class:`rljax.run.algorithm.Algorithm` written once for the
-algorithms that act through an episode policy (:mod:`rljax.train.ppo`, :mod:`rljax.train.mappo`).
+The ``evaluate_policy`` and ``record_episode`` hooks of :class:`rljax.run.algorithm.Algorithm`,
+written once for the algorithms that act through an episode policy (:mod:`rljax.train.ppo`,
+:mod:`rljax.train.mappo`, :mod:`rljax.train.pqn`, :mod:`rljax.train.dqn`).
 """
 
 from __future__ import annotations
@@ -10,9 +11,10 @@ from collections.abc import Callable
 from typing import Any
 
 import jax
+import numpy as np
 
 from rljax.env import make
-from rljax.learning.episodes import Policy, ProgramCache, play_episode
+from rljax.learning.episodes import Policy, ProgramCache, play_episode, run_episodes
 
 
 def record_episode(
@@ -41,3 +43,37 @@ def record_episode(
 
     result = jax.device_get(programs.get(config, ("record", max_steps), build)(state, key))
     return int(result["length"]), result["trajectory"]
+
+
+def evaluate_policy(
+    programs: ProgramCache,
+    episode_policy: Callable[[Any, Any], Policy],
+    config: Any,
+    state: Any,
+    episodes: int,
+    key: jax.Array,
+    max_steps: int,
+) -> dict[str, Any]:
+    """``{"returns": float64 [E], "lengths": int32 [E]}`` of ``episodes`` greedy episodes.
+
+    ``state`` is one seed's (no seed axis); episode ``i`` plays from ``jax.random.split(key,
+    episodes)[i]`` for at most ``max_steps`` steps. Host arrays; the jitted program is kept in
+    ``programs`` under ``("evaluate", episodes, max_steps)``, so hyperparameter leaves of
+    ``config`` do not compile it again.
+    """
+    env, env_params = make(config.env_id, **dict(config.env_kwargs))
+
+    def build():
+        return jax.jit(
+            lambda s, k: run_episodes(
+                env, env_params, episode_policy(config, s), k, episodes, max_steps
+            )
+        )
+
+    result = jax.device_get(
+        programs.get(config, ("evaluate", episodes, max_steps), build)(state, key)
+    )
+    return {
+        "returns": np.asarray(result["return"], np.float64),
+        "lengths": np.asarray(result["length"]),
+    }

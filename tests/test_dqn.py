@@ -161,7 +161,7 @@ def test_learns_cartpole_at_small_cost():
     assert int(result.metrics["env_steps"][-1]) == 20_000
     assert bool(result.metrics["learning"][-1]) and not bool(result.metrics["learning"][0])
     evaluation = dqn.evaluate_policy(config, state, 8, jax.random.key(1), 500)
-    # a random policy lasts ~22 steps, a constant one ~9; the trained one well beyond
-    assert evaluation["returns"].mean() >= 120, evaluation["returns"]
+    # a random policy lasts ~22 steps, a constant one ~9: 80 is out of reach of both
+    assert evaluation["returns"].mean() >= 80, evaluation["returns"]  # 138 when written
     length, trajectory = dqn.record_episode(config, state, jax.random.key(2), 50)
     assert length == min(50, int(trajectory["active"].sum()))

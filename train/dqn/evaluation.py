@@ -12,11 +12,9 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from rljax.env import make
 from rljax.learning import recording
-from rljax.learning.episodes import Policy, ProgramCache, run_episodes
+from rljax.learning.episodes import Policy, ProgramCache
 from rljax.train.dqn.config import Config
 from rljax.train.dqn.policy import action_values, apply, make_setup, support
 from rljax.train.dqn.state import TrainState
@@ -46,22 +44,9 @@ def evaluate_policy(
     ``state`` is one seed's (no seed axis); episode ``i`` plays from ``jax.random.split(key,
     episodes)[i]`` for at most ``max_steps`` steps. Host arrays; compiled once per static config.
     """
-    env, env_params = make(config.env_id, **dict(config.env_kwargs))
-
-    def build():
-        return jax.jit(
-            lambda s, k: run_episodes(
-                env, env_params, episode_policy(config, s), k, episodes, max_steps
-            )
-        )
-
-    result = jax.device_get(
-        _PROGRAMS.get(config, ("evaluate", episodes, max_steps), build)(state, key)
+    return recording.evaluate_policy(
+        _PROGRAMS, episode_policy, config, state, episodes, key, max_steps
     )
-    return {
-        "returns": np.asarray(result["return"], np.float64),
-        "lengths": np.asarray(result["length"]),
-    }
 
 
 def record_episode(

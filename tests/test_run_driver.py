@@ -9,6 +9,7 @@ equal the same seeds trained alone.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -147,9 +148,12 @@ def test_two_processes_resuming_at_once_write_no_duplicate_rows(finished, tmp_pa
     shutil.rmtree(checkpoint.checkpoint_dir(run_dir) / str(NUM_UPDATES))  # work left to do
     argv = [sys.executable, "-m", "rljax.cli", "train", "ppo", "--resume", str(run_dir)]
     argv += ["--no-progress", "--chunk-sleep", "0.5"]
-    children = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)]
+    # The children load the programs this process compiled from its persistent cache (conftest).
+    env = {**os.environ, "JAX_COMPILATION_CACHE_DIR": jax.config.jax_compilation_cache_dir}
+    spawn = lambda: subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    children = [spawn()]
     time.sleep(0.2)
-    children.append(subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+    children.append(spawn())
     results = [(c.wait(timeout=300), c.stderr.read().decode()) for c in children]
     codes = sorted(code for code, _ in results)
     assert codes == [0, 2], results

@@ -24,7 +24,11 @@ import numpy as np
 
 # Metrics whose non-finite value means the run has diverged (episode_return is NaN by design when
 # no episode finished during an update).
-LOSS_METRICS = ("policy_loss", "value_loss", "entropy")
+# PPO/MAPPO's policy and value losses, DQN's TD (or C51) loss, PQN's TD loss, and the actor-critic
+# learners' critic and actor losses.
+LOSS_METRICS = (
+    "policy_loss", "value_loss", "entropy", "loss", "td_loss", "critic_loss", "actor_loss",
+)  # fmt: skip
 
 
 def json_value(x: Any) -> Any:

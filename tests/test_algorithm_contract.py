@@ -62,7 +62,18 @@ def _pqn():
     return config, {"seeds": 2}
 
 
-TINY = {"ppo": _ppo, "mappo": _mappo, "alphazero": _alphazero, "pqn": _pqn}
+def _dqn():
+    from rljax.train import dqn
+
+    config = dqn.Config(
+        total_timesteps=128, num_envs=4, train_freq=8, gradient_steps=2, buffer_size=256,
+        batch_size=32, learning_starts=64, hidden_sizes=(32,), double_q=True,
+        prioritised=True, n_step=2, target_update_every=4,
+    )  # fmt: skip
+    return config, {"seeds": 2}
+
+
+TINY = {"ppo": _ppo, "mappo": _mappo, "alphazero": _alphazero, "pqn": _pqn, "dqn": _dqn}
 ALGORITHMS = registry.names()
 
 

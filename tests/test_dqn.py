@@ -15,8 +15,6 @@ import toy_envs  # noqa: F401  (registers ToyTimeLimit-v0)
 from rljax import configs, train
 from rljax.train import dqn
 
-train.register("dqn", "rljax.train.dqn")
-
 GAMMA = 0.9
 MAX_STEPS = 5
 

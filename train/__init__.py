@@ -17,6 +17,7 @@ _MODULES: dict[str, str] = {
     "mappo": "rljax.train.mappo",
     "alphazero": "rljax.train.alphazero",
     "pqn": "rljax.train.pqn",
+    "dqn": "rljax.train.dqn",
 }
 
 

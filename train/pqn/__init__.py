@@ -22,13 +22,13 @@ evaluation hooks).
 
 from __future__ import annotations
 
+from rljax.learning.q_learning import epsilon_greedy
 from rljax.run.algorithm import Algorithm
 from rljax.train.pqn.config import PRESETS, Config, HParams
 from rljax.train.pqn.evaluation import episode_policy, evaluate_policy, record_episode
 from rljax.train.pqn.policy import (
     Setup,
     epsilon_at,
-    epsilon_greedy,
     exploration_noise,
     make_setup,
 )

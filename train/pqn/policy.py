@@ -1,6 +1,6 @@
 """PQN's Q-network and exploration: what a config builds (:func:`make_setup`), the epsilon
 schedule (:func:`epsilon_at`), pre-drawn exploration noise (:func:`exploration_noise`) and the
-epsilon-greedy choice (:func:`epsilon_greedy`).
+epsilon-greedy choice (:func:`rljax.learning.q_learning.epsilon_greedy`, shared with DQN).
 
 The Q-network is :class:`rljax.networks.MLP` with LayerNorm before each hidden activation:
 ``obs [..., D] -> Q [..., A]`` (one value per discrete action, in scaled-reward units).
@@ -68,12 +68,3 @@ def exploration_noise(
     uniform = jax.random.uniform(key_explore, shape)
     random_action = jax.random.randint(key_action, shape, 0, num_actions, jnp.int32)
     return uniform, random_action
-
-
-def epsilon_greedy(
-    q: jax.Array, epsilon: jax.Array, uniform: jax.Array, random_action: jax.Array
-) -> jax.Array:
-    """``action int32 [B]``: ``random_action`` where ``uniform < epsilon``, else argmax of ``q
-    [B, A]`` (the lowest index among ties)."""
-    greedy = jnp.argmax(q, axis=-1).astype(jnp.int32)
-    return jnp.where(uniform < epsilon, random_action, greedy)

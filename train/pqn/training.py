@@ -17,11 +17,11 @@ import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
 from rljax.learning import optim, ppo_update, returns
+from rljax.learning.q_learning import epsilon_greedy
 from rljax.train.pqn.config import Config, HParams
 from rljax.train.pqn.policy import (
     Setup,
     epsilon_at,
-    epsilon_greedy,
     exploration_noise,
     make_setup,
 )

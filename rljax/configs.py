@@ -121,6 +121,32 @@ def normalise_field(name: str, value: Any, hint: Any) -> Any:
     return value
 
 
+T = typing.TypeVar("T")
+
+
+class RolloutSizes:
+    """Sizes derived from ``num_envs``, ``num_steps``, ``num_minibatches`` and
+    ``total_timesteps``, for configs of rollout-then-epochs learners (PPO, MAPPO, PQN)."""
+
+    num_envs: int
+    num_steps: int
+    num_minibatches: int
+    total_timesteps: int
+
+    @property
+    def batch_size(self) -> int:
+        """Transitions in one update's rollout, all environments together."""
+        return self.num_envs * self.num_steps
+
+    @property
+    def minibatch_size(self) -> int:
+        return self.batch_size // self.num_minibatches
+
+    @property
+    def num_updates(self) -> int:
+        return self.total_timesteps // self.batch_size
+
+
 class ConfigBase:
     """Shared behaviour of algorithm configs (mix into a frozen dataclass).
 
@@ -168,6 +194,14 @@ class ConfigBase:
         if unknown:
             raise ValueError(f"unknown Config field(s) {unknown}; allowed: {sorted(known)}")
         return cls(**{**cls.LEGACY_DEFAULTS, **values})
+
+    def leaves_as(self, hparams_cls: type[T]) -> T:
+        """This config's ``leaf=True`` fields as float32 scalars in ``hparams_cls`` (the
+        algorithm's ``HParams`` pytree, whose fields are exactly those names)."""
+        import jax.numpy as jnp  # configs stay importable without touching a JAX backend
+
+        values = {name: jnp.float32(getattr(self, name)) for name in leaf_names(type(self))}
+        return hparams_cls(**values)
 
     def static_dict(self) -> dict[str, Any]:
         """The fields that shape the compiled program (``leaf`` fields removed)."""

@@ -77,3 +77,30 @@ def evaluate_policy(
         "returns": np.asarray(result["return"], np.float64),
         "lengths": np.asarray(result["length"]),
     }
+
+
+class EpisodeHooks:
+    """An algorithm's ``evaluate_policy`` and ``record_episode`` hooks from its greedy
+    ``episode_policy(config, state) -> policy``, with their own cache of compiled programs::
+
+        HOOKS = EpisodeHooks(episode_policy)
+        evaluate_policy, record_episode = HOOKS.evaluate_policy, HOOKS.record_episode
+    """
+
+    def __init__(self, episode_policy: Callable[[Any, Any], Policy]):
+        self.episode_policy = episode_policy
+        self.programs = ProgramCache()
+
+    def evaluate_policy(
+        self, config: Any, state: Any, episodes: int, key: jax.Array, max_steps: int
+    ) -> dict[str, Any]:
+        """:func:`evaluate_policy` of this algorithm's greedy policy."""
+        return evaluate_policy(
+            self.programs, self.episode_policy, config, state, episodes, key, max_steps
+        )
+
+    def record_episode(
+        self, config: Any, state: Any, key: jax.Array, max_steps: int
+    ) -> tuple[int, dict[str, Any]]:
+        """:func:`record_episode` of this algorithm's greedy policy."""
+        return record_episode(self.programs, self.episode_policy, config, state, key, max_steps)

@@ -8,11 +8,10 @@ import dataclasses
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 from flax import struct
 
 from rljax import spaces
-from rljax.configs import ConfigBase, field, leaf_names
+from rljax.configs import ConfigBase, field
 from rljax.env import make, registered_ids
 from rljax.learning.episodes import time_limit
 from rljax.networks import ACTIVATIONS
@@ -161,9 +160,7 @@ class Config(ConfigBase):
 
     def hparams(self) -> HParams:
         """This config's numeric hyperparameters (its ``leaf=True`` fields) as float32 leaves."""
-        return HParams(
-            **{name: jnp.float32(getattr(self, name)) for name in leaf_names(type(self))}
-        )
+        return self.leaves_as(HParams)
 
 
 @struct.dataclass

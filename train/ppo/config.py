@@ -8,17 +8,16 @@ import dataclasses
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 from flax import struct
 
 from rljax import spaces
-from rljax.configs import ConfigBase, field, leaf_names
+from rljax.configs import ConfigBase, RolloutSizes, field
 from rljax.env import make, registered_ids
 from rljax.networks import ACTIVATIONS
 
 
 @dataclasses.dataclass(frozen=True)
-class CommonConfig(ConfigBase):
+class CommonConfig(RolloutSizes, ConfigBase):
     """The fields, rules and derived sizes PPO and MAPPO share, with PPO's defaults.
 
     Field names follow the common PPO implementations so that scripts carry over. Shape-changing
@@ -58,23 +57,9 @@ class CommonConfig(ConfigBase):
     def validate(self) -> None:
         validate_common(self)
 
-    @property
-    def batch_size(self) -> int:
-        return self.num_envs * self.num_steps
-
-    @property
-    def minibatch_size(self) -> int:
-        return self.batch_size // self.num_minibatches
-
-    @property
-    def num_updates(self) -> int:
-        return self.total_timesteps // self.batch_size
-
     def hparams(self) -> HParams:
         """This config's numeric hyperparameters (its ``leaf=True`` fields) as float32 leaves."""
-        return HParams(
-            **{name: jnp.float32(getattr(self, name)) for name in leaf_names(type(self))}
-        )
+        return self.leaves_as(HParams)
 
 
 @dataclasses.dataclass(frozen=True)

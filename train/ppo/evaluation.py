@@ -10,13 +10,10 @@ import jax
 import jax.numpy as jnp
 
 from rljax.learning import recording
-from rljax.learning.episodes import Policy, ProgramCache
+from rljax.learning.episodes import Policy
 from rljax.train.ppo.config import Config
 from rljax.train.ppo.policy import make_policy, normalize_for_policy
 from rljax.train.ppo.state import TrainState
-
-# Jitted evaluation programs, one per static config and settings (rljax eval calls repeatedly).
-_PROGRAMS = ProgramCache()
 
 
 def episode_policy(config: Config, state: TrainState, deterministic: bool = True) -> Policy:
@@ -31,22 +28,9 @@ def episode_policy(config: Config, state: TrainState, deterministic: bool = True
     return policy
 
 
-def evaluate_policy(
-    config: Config, state: TrainState, episodes: int, key: jax.Array, max_steps: int
-) -> dict[str, Any]:
-    """``{"returns": float64 [E], "lengths": int32 [E]}`` of ``episodes`` greedy episodes.
-
-    ``state`` is one seed's (no seed axis); episode ``i`` plays from ``jax.random.split(key,
-    episodes)[i]`` for at most ``max_steps`` steps. Host arrays; compiled once per static config.
-    """
-    return recording.evaluate_policy(
-        _PROGRAMS, episode_policy, config, state, episodes, key, max_steps
-    )
-
-
-def record_episode(
-    config: Config, state: TrainState, key: jax.Array, max_steps: int
-) -> tuple[int, dict[str, Any]]:
-    """``(length, trajectory)`` of one greedy episode from ``key`` (host arrays), the trajectory
-    as :mod:`rljax.render` draws it (:func:`rljax.learning.recording.record_episode`)."""
-    return recording.record_episode(_PROGRAMS, episode_policy, config, state, key, max_steps)
+# ``evaluate_policy(config, state, episodes, key, max_steps) -> {"returns": float64 [E],
+# "lengths": int32 [E]}`` of greedy episodes, and ``record_episode(config, state, key, max_steps)
+# -> (length, trajectory)`` (rljax.learning.recording), each compiled once per static config.
+HOOKS = recording.EpisodeHooks(episode_policy)
+evaluate_policy = HOOKS.evaluate_policy
+record_episode = HOOKS.record_episode

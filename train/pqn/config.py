@@ -7,17 +7,16 @@ import dataclasses
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 from flax import struct
 
 from rljax import spaces
-from rljax.configs import ConfigBase, field, leaf_names
+from rljax.configs import ConfigBase, RolloutSizes, field
 from rljax.env import make, registered_ids
 from rljax.networks import ACTIVATIONS
 
 
 @dataclasses.dataclass(frozen=True)
-class Config(ConfigBase):
+class Config(RolloutSizes, ConfigBase):
     """PQN settings. Defaults are a CartPole configuration sized for a CPU (see :data:`PRESETS`).
 
     Shape-changing fields are static; the numeric ones declared ``leaf=True`` become
@@ -87,23 +86,9 @@ class Config(ConfigBase):
         if not isinstance(space, spaces.Discrete):
             self.fail("env_id", f"PQN needs a Discrete action space, not {space!r}")
 
-    @property
-    def batch_size(self) -> int:
-        return self.num_envs * self.num_steps
-
-    @property
-    def minibatch_size(self) -> int:
-        return self.batch_size // self.num_minibatches
-
-    @property
-    def num_updates(self) -> int:
-        return self.total_timesteps // self.batch_size
-
     def hparams(self) -> HParams:
         """This config's numeric hyperparameters (its ``leaf=True`` fields) as float32 leaves."""
-        return HParams(
-            **{name: jnp.float32(getattr(self, name)) for name in leaf_names(type(self))}
-        )
+        return self.leaves_as(HParams)
 
 
 @struct.dataclass

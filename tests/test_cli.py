@@ -357,24 +357,28 @@ def test_pendulum_preset_resumes_after_sigkill_with_its_statistics_then_evaluate
 # --- divergence --------------------------------------------------------------------------------
 
 
-def test_divergence_stops_with_the_first_bad_update(full_run, tmp_path, monkeypatch):
-    # Poison update 8 (the middle of the third chunk, updates 7..9) of seed 1.
+def wrap_chunks(monkeypatch, after):
+    """Every compiled chunk's output passes through ``after(state, metrics, finite)`` (to poison
+    or slow a run as a real failure would)."""
     real_chunk = programs.SeedPrograms.chunk
 
-    def poisoned_chunk(self, n):
+    def wrapped_chunk(self, n):
         compiled = real_chunk(self, n)
+        return lambda state, hparams: after(*compiled(state, hparams))
 
-        def run(state, hparams):
-            state, metrics, finite = compiled(state, hparams)
-            if int(np.asarray(state.update_step)[0]) == 9:
-                loss = np.array(metrics["value_loss"])
-                loss[1, 1] = np.nan
-                metrics = {**metrics, "value_loss": loss}
-            return state, metrics, finite
+    monkeypatch.setattr(programs.SeedPrograms, "chunk", wrapped_chunk)
 
-        return run
 
-    monkeypatch.setattr(programs.SeedPrograms, "chunk", poisoned_chunk)
+def test_divergence_stops_with_the_first_bad_update(full_run, tmp_path, monkeypatch):
+    # Poison update 8 (the middle of the third chunk, updates 7..9) of seed 1.
+    def poison(state, metrics, finite):
+        if int(np.asarray(state.update_step)[0]) == 9:
+            loss = np.array(metrics["value_loss"])
+            loss[1, 1] = np.nan
+            metrics = {**metrics, "value_loss": loss}
+        return state, metrics, finite
+
+    wrap_chunks(monkeypatch, poison)
     run_dir = tmp_path / "run"
     code, _, err = run_cli(["train", "ppo", *TINY, "--run-dir", run_dir])
     assert code == 1
@@ -393,20 +397,14 @@ def test_divergence_stops_with_the_first_bad_update(full_run, tmp_path, monkeypa
 def test_non_finite_parameters_stop_a_run_whose_metrics_are_finite(full_run, tmp_path, monkeypatch):
     """The chunk's parameter check (not a metric) catches seed 1's parameters going NaN in the
     chunk of updates 7..9: the run stops there and keeps the checkpoint of update 6."""
-    real_chunk = programs.SeedPrograms.chunk
-
-    def poisoned_chunk(self, n):
-        compiled = real_chunk(self, n)
-
-        def run(state, hparams):
-            state, metrics, finite = compiled(state, hparams)
-            if int(np.asarray(state.update_step)[0]) == 9:
-                finite = np.array([True, False])
-            return state, metrics, finite
-
-        return run
-
-    monkeypatch.setattr(programs.SeedPrograms, "chunk", poisoned_chunk)
+    wrap_chunks(
+        monkeypatch,
+        lambda state, metrics, finite: (
+            (state, metrics, finite)
+            if int(np.asarray(state.update_step)[0]) != 9
+            else (state, metrics, np.array([True, False]))
+        ),
+    )
     run_dir = tmp_path / "run"
     code, _, err = run_cli(["train", "ppo", *TINY, "--run-dir", run_dir])
     assert code == 1
@@ -417,18 +415,12 @@ def test_non_finite_parameters_stop_a_run_whose_metrics_are_finite(full_run, tmp
 def test_a_time_budget_stops_the_run_with_a_checkpoint(full_run, tmp_path, monkeypatch):
     """--minutes: the chunk that spends the budget is the last; its state is checkpointed and
     equals the uninterrupted run's rows so far."""
-    real_chunk = programs.SeedPrograms.chunk
 
-    def slow_chunk(self, n):
-        compiled = real_chunk(self, n)
+    def slow(*outputs):  # counted as training time: the third chunk spends a 2.4 s budget
+        time.sleep(1.0)
+        return outputs
 
-        def run(state, hparams):
-            time.sleep(1.0)  # counted as training time: the third chunk spends a 2.4 s budget
-            return compiled(state, hparams)
-
-        return run
-
-    monkeypatch.setattr(programs.SeedPrograms, "chunk", slow_chunk)
+    wrap_chunks(monkeypatch, slow)
     run_dir = tmp_path / "run"
     code, _, err = run_cli(["train", "ppo", *TINY, "--run-dir", run_dir, "--minutes", 0.04])
     assert code == 0, err

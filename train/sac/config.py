@@ -1,0 +1,65 @@
+"""SAC's settings (:class:`Config`), the per-run hyperparameter leaves (:class:`HParams`) and
+the named configurations (:data:`PRESETS`: ``pendulum`` and ``mountaincar``)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from rljax.configs import field, leaf_names
+from rljax.train.sac.off_policy import OffPolicyConfig, validate_off_policy
+
+
+@dataclasses.dataclass(frozen=True)
+class Config(OffPolicyConfig):
+    """SAC settings (Haarnoja et al. 2018, as in SB3). Defaults are the ``pendulum`` preset.
+
+    The entropy temperature ``alpha`` starts at ``alpha_init`` and, with ``autotune_alpha``,
+    ``log alpha`` is learned towards the target entropy ``-target_entropy_scale * A`` (SB3's
+    ``-A``). Numeric fields declared ``leaf=True`` become :class:`HParams` leaves that may differ
+    between vmapped runs.
+    """
+
+    alpha_init: float = field(1.0, "initial entropy temperature alpha", leaf=True)
+    autotune_alpha: bool = field(True, "learn alpha towards the target entropy")
+    target_entropy_scale: float = field(
+        1.0, "target entropy = -this * action dimensions (nats)", leaf=True
+    )
+
+    def validate(self) -> None:
+        validate_off_policy(self)
+        if not self.alpha_init > 0:
+            self.fail("alpha_init", "must be > 0")
+
+    def hparams(self) -> HParams:
+        """This config's numeric hyperparameters (its ``leaf=True`` fields) as float32 leaves."""
+        return HParams(
+            **{name: jnp.float32(getattr(self, name)) for name in leaf_names(type(self))}
+        )
+
+
+@struct.dataclass
+class HParams:
+    """Hyperparameters that may differ between vmapped runs: float32 scalars, [S] under vmap."""
+
+    lr: jax.Array
+    gamma: jax.Array
+    tau: jax.Array
+    max_grad_norm: jax.Array
+    alpha_init: jax.Array
+    target_entropy_scale: jax.Array
+
+
+PRESETS: dict[str, Config] = {
+    "pendulum": Config(),
+    "mountaincar": Config(
+        env_id="MountainCarContinuous-v0",
+        total_timesteps=50_000,
+        learning_starts=10_000,
+        buffer_size=50_000,
+        alpha_init=0.5,
+    ),
+}

@@ -8,13 +8,11 @@ from __future__ import annotations
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 
 from rljax.learning import recording
-from rljax.learning.actor_critic import to_box
 from rljax.learning.episodes import Policy, ProgramCache
 from rljax.train.sac.config import Config
-from rljax.train.sac.off_policy import TrainState, make_setup
+from rljax.train.sac.off_policy import TrainState, box_policy, make_setup
 from rljax.train.sac.policy import greedy_action, make_networks
 
 # Jitted evaluation programs, one per static config and settings (rljax eval calls repeatedly).
@@ -23,15 +21,9 @@ _PROGRAMS = ProgramCache()
 
 def episode_policy(config: Config, state: TrainState) -> Policy:
     """One environment's deterministic ``policy(key, env_state, obs) -> action [A]`` of a
-    trained ``state`` (one seed), for :mod:`rljax.learning.episodes`."""
-    setup = make_setup(config)
-    actor, _ = make_networks(config, setup.action_dim)
-
-    def policy(key: jax.Array, env_state: Any, obs: jax.Array) -> jax.Array:
-        action = greedy_action(actor, state.params["actor"], obs[None].astype(jnp.float32))[0]
-        return to_box(action, setup.action_low, setup.action_high)
-
-    return policy
+    trained ``state`` (one seed), for :mod:`rljax.learning.episodes`: the squashed mean."""
+    actor, _ = make_networks(config, make_setup(config).action_dim)
+    return box_policy(config, state, lambda params, obs: greedy_action(actor, params, obs))
 
 
 def evaluate_policy(

@@ -28,6 +28,7 @@ from rljax.configs import ConfigBase, field
 from rljax.env import make, registered_ids
 from rljax.learning import optim
 from rljax.learning.actor_critic import to_box
+from rljax.learning.episodes import Policy
 from rljax.learning.replay import Replay, ReplayState, make_replay
 from rljax.networks import ACTIVATIONS
 from rljax.vector import VecEnv, VecEnvState
@@ -226,20 +227,21 @@ def adam_step(
     return jax.tree.map(lambda p, u: p - hparams.lr * u, params, updates), opt_state
 
 
-# explore(params, obs [N, D], noise [N, A]) -> action [N, A] in [-1, 1]
-Explore = Callable[[Any, jax.Array, jax.Array], jax.Array]
+# explore(params, obs [N, D], noise [N, A], hparams) -> action [N, A] in [-1, 1]
+Explore = Callable[[Any, jax.Array, jax.Array, Any], jax.Array]
 # gradient_step(learner, batch (Transition, leaves [B, ...]), hparams, key) -> (learner, aux)
 # with learner = (params, target_params, opt_state, grad_step) and aux {name: scalar}
 GradientStep = Callable[[tuple, Transition, Any, jax.Array], tuple[tuple, dict]]
 
 
 def make_collect(config: OffPolicyConfig, setup: Setup, explore: Explore) -> Callable[..., tuple]:
-    """``collect(state, key) -> (env_state, obs, transitions [N, T, ...], episodes_finished)``:
-    ``train_freq`` steps of every env, random actions before ``learning_starts`` steps."""
+    """``collect(state, hparams, key) -> (env_state, obs, transitions [N, T, ...],
+    episodes_finished)``: ``train_freq`` steps of every env, random actions before
+    ``learning_starts`` steps."""
     venv, env_params = setup.venv, setup.env_params
     T, N, A = config.train_freq, config.num_envs, setup.action_dim
 
-    def collect(state: TrainState, key: jax.Array):
+    def collect(state: TrainState, hparams: Any, key: jax.Array):
         key_uniform, key_noise, key_env = jax.random.split(key, 3)
         # noise drawn ahead for the whole update: per-step draws are expensive on a CPU
         uniform = jax.random.uniform(key_uniform, (T, N, A), jnp.float32, -1.0, 1.0)
@@ -249,7 +251,7 @@ def make_collect(config: OffPolicyConfig, setup: Setup, explore: Explore) -> Cal
         def step(carry, inputs):
             env_state, obs = carry
             uniform_t, noise_t, random_t, key_t = inputs
-            action = jnp.where(random_t, uniform_t, explore(state.params, obs, noise_t))
+            action = jnp.where(random_t, uniform_t, explore(state.params, obs, noise_t, hparams))
             env_action = to_box(action, setup.action_low, setup.action_high)
             next_obs, env_state, reward, terminated, _, info = venv.step(
                 key_t, env_state, env_action, env_params
@@ -271,6 +273,21 @@ def make_collect(config: OffPolicyConfig, setup: Setup, explore: Explore) -> Cal
         return env_state, obs, transitions, done.sum(dtype=jnp.float32)
 
     return collect
+
+
+def box_policy(
+    config: OffPolicyConfig, state: TrainState, greedy: Callable[[Any, jax.Array], jax.Array]
+) -> Policy:
+    """One environment's deterministic ``policy(key, env_state, obs) -> action [A]`` (for
+    :mod:`rljax.learning.episodes`) of one seed's ``state``: ``greedy(actor_params, obs [1, D])
+    -> action [1, A]`` in ``[-1, 1]``, rescaled to the env's bounds."""
+    setup = make_setup(config)
+
+    def policy(key: jax.Array, env_state: Any, obs: jax.Array) -> jax.Array:
+        action = greedy(state.params["actor"], obs[None].astype(jnp.float32))[0]
+        return to_box(action, setup.action_low, setup.action_high)
+
+    return policy
 
 
 def mean_last_episodes(env_state: VecEnvState) -> dict[str, jax.Array]:
@@ -320,7 +337,7 @@ def make_update(
 
     def update(state: TrainState, hparams: Any):
         key, key_collect, key_learn = jax.random.split(state.key, 3)
-        env_state, obs, transitions, finished = collect(state, key_collect)
+        env_state, obs, transitions, finished = collect(state, hparams, key_collect)
         replay = setup.replay.add(state.replay, transitions)
         env_steps = (state.update_step + 1) * config.steps_per_update
         ready = setup.replay.can_sample(replay) & (env_steps >= config.learning_starts)

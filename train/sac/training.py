@@ -163,9 +163,10 @@ def make_gradient_step(config: Config, setup: Setup) -> Callable[..., tuple]:
 
 
 def make_explore(config: Config, setup: Setup) -> Callable[..., jax.Array]:
-    """``explore(params, obs [N, D], noise [N, A]) -> action [N, A]``: a policy sample."""
+    """``explore(params, obs [N, D], noise [N, A], hparams) -> action [N, A]``: a policy
+    sample."""
     actor, _ = make_networks(config, setup.action_dim)
-    return lambda params, obs, noise: sample_action(actor, params["actor"], obs, noise)[0]
+    return lambda params, obs, noise, hparams: sample_action(actor, params["actor"], obs, noise)[0]
 
 
 def make_update_chunk(config: Config, num_updates: int) -> Callable[..., tuple[TrainState, dict]]:

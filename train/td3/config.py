@@ -1,0 +1,64 @@
+"""TD3's settings (:class:`Config`), the per-run hyperparameter leaves (:class:`HParams`) and the
+named configurations (:data:`PRESETS`: ``pendulum``)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from rljax.configs import field, leaf_names
+from rljax.train.sac.off_policy import OffPolicyConfig, validate_off_policy
+
+
+@dataclasses.dataclass(frozen=True)
+class Config(OffPolicyConfig):
+    """TD3 settings (Fujimoto et al. 2018, as in SB3). Defaults are the ``pendulum`` preset.
+
+    Noise scales are in the policy's action units, ``[-1, 1]`` (the env gets actions rescaled to
+    its bounds). Numeric fields declared ``leaf=True`` become :class:`HParams` leaves that may
+    differ between vmapped runs.
+    """
+
+    learning_starts: int = field(
+        1_000, "environment steps of uniformly random actions before learning begins"
+    )
+    gamma: float = field(0.98, "discount factor", leaf=True)
+    policy_delay: int = field(2, "critic gradient steps per actor (and target) update")
+    exploration_noise: float = field(
+        0.1, "std of the Gaussian noise added to the policy's actions when acting", leaf=True
+    )
+    target_policy_noise: float = field(0.2, "std of the target policy smoothing noise", leaf=True)
+    target_noise_clip: float = field(0.5, "the smoothing noise is clipped to +- this", leaf=True)
+
+    def validate(self) -> None:
+        validate_off_policy(self)
+        if self.policy_delay < 1:
+            self.fail("policy_delay", "must be an integer >= 1")
+        for name in ("exploration_noise", "target_policy_noise", "target_noise_clip"):
+            if not getattr(self, name) >= 0:
+                self.fail(name, "must be >= 0")
+
+    def hparams(self) -> HParams:
+        """This config's numeric hyperparameters (its ``leaf=True`` fields) as float32 leaves."""
+        return HParams(
+            **{name: jnp.float32(getattr(self, name)) for name in leaf_names(type(self))}
+        )
+
+
+@struct.dataclass
+class HParams:
+    """Hyperparameters that may differ between vmapped runs: float32 scalars, [S] under vmap."""
+
+    lr: jax.Array
+    gamma: jax.Array
+    tau: jax.Array
+    max_grad_norm: jax.Array
+    exploration_noise: jax.Array
+    target_policy_noise: jax.Array
+    target_noise_clip: jax.Array
+
+
+PRESETS: dict[str, Config] = {"pendulum": Config()}

@@ -6,10 +6,9 @@ from __future__ import annotations
 import dataclasses
 
 import jax
-import jax.numpy as jnp
 from flax import struct
 
-from rljax.configs import field, leaf_names
+from rljax.configs import field
 from rljax.train.sac.off_policy import OffPolicyConfig, validate_off_policy
 
 
@@ -34,12 +33,6 @@ class Config(OffPolicyConfig):
         if not self.alpha_init > 0:
             self.fail("alpha_init", "must be > 0")
 
-    def hparams(self) -> HParams:
-        """This config's numeric hyperparameters (its ``leaf=True`` fields) as float32 leaves."""
-        return HParams(
-            **{name: jnp.float32(getattr(self, name)) for name in leaf_names(type(self))}
-        )
-
 
 @struct.dataclass
 class HParams:
@@ -52,6 +45,8 @@ class HParams:
     alpha_init: jax.Array
     target_entropy_scale: jax.Array
 
+
+Config.hparams_cls = HParams
 
 PRESETS: dict[str, Config] = {
     "pendulum": Config(),

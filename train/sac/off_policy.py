@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -24,11 +24,11 @@ import optax
 from flax import struct
 
 from rljax import spaces
-from rljax.configs import ConfigBase, field
+from rljax.configs import ConfigBase, field, leaf_names
 from rljax.env import make, registered_ids
-from rljax.learning import optim
+from rljax.learning import optim, ppo_update, recording
 from rljax.learning.actor_critic import to_box
-from rljax.learning.episodes import Policy
+from rljax.learning.episodes import Policy, ProgramCache
 from rljax.learning.replay import Replay, ReplayState, make_replay
 from rljax.networks import ACTIVATIONS
 from rljax.vector import VecEnv, VecEnvState
@@ -36,7 +36,10 @@ from rljax.vector import VecEnv, VecEnvState
 
 @dataclasses.dataclass(frozen=True)
 class OffPolicyConfig(ConfigBase):
-    """The fields and rules SAC and TD3 share (defaults: SB3's, with smaller networks)."""
+    """The fields and rules SAC and TD3 share (defaults: SB3's). A subclass names its
+    hyperparameter leaves' pytree class as ``hparams_cls``."""
+
+    hparams_cls: ClassVar[type]
 
     env_id: str = field("Pendulum-v1", "registered environment id (1-D Box actions)")
     num_envs: int = field(1, "parallel environments per seed")
@@ -72,6 +75,13 @@ class OffPolicyConfig(ConfigBase):
     @property
     def num_updates(self) -> int:
         return self.total_timesteps // self.steps_per_update
+
+    def hparams(self) -> Any:
+        """This config's numeric hyperparameters (its ``leaf=True`` fields) as float32 leaves of
+        ``hparams_cls``."""
+        return self.hparams_cls(
+            **{name: jnp.float32(getattr(self, name)) for name in leaf_names(type(self))}
+        )
 
 
 def validate_off_policy(config: OffPolicyConfig) -> None:
@@ -180,6 +190,12 @@ class TrainState:
     key: jax.Array  # typed PRNG key
     update_step: jax.Array  # int32, updates done so far
     grad_step: jax.Array  # int32, gradient steps taken so far
+
+
+class TrainResult(NamedTuple):
+    params: Any
+    metrics: dict[str, jax.Array]  # each [num_updates] (or [S, num_updates] under vmap)
+    state: TrainState
 
 
 def init_state(
@@ -359,3 +375,45 @@ def make_update(
         return new_state, {name: metrics[name] for name in metric_names}
 
     return update
+
+
+def make_chunk(
+    config: OffPolicyConfig,
+    num_updates: int,
+    make_explore: Callable[[Any, Setup], Explore],
+    make_gradient_step: Callable[[Any, Setup], GradientStep],
+    aux_names: tuple[str, ...],
+    metric_names: tuple[str, ...],
+) -> Callable[..., tuple[TrainState, dict]]:
+    """``chunk(state, hparams=None) -> (state, metrics)``: ``num_updates`` updates of
+    :func:`make_update` with the algorithm's exploring policy and gradient step, each metric
+    stacked to ``[num_updates]``."""
+    setup = make_setup(config)
+    explore, gradient_step = make_explore(config, setup), make_gradient_step(config, setup)
+    update = make_update(config, setup, explore, gradient_step, aux_names, metric_names)
+    return ppo_update.make_chunk(config, update, num_updates)
+
+
+def evaluation_hooks(
+    programs: ProgramCache, episode_policy: Callable[[Any, TrainState], Policy]
+) -> tuple[Callable[..., dict[str, Any]], Callable[..., tuple[int, dict[str, Any]]]]:
+    """``(evaluate_policy, record_episode)``, the run driver's hooks for a deterministic
+    ``episode_policy(config, state)`` (:mod:`rljax.learning.recording`'s, with the jitted
+    programs kept in ``programs``):
+
+    - ``evaluate_policy(config, state, episodes, key, max_steps) -> {"returns": float64 [E],
+      "lengths": int32 [E]}`` of one seed's ``state``; episode ``i`` plays from
+      ``jax.random.split(key, episodes)[i]`` for at most ``max_steps`` steps (host arrays);
+    - ``record_episode(config, state, key, max_steps) -> (length, trajectory)``, the trajectory
+      as :mod:`rljax.render` draws it.
+    """
+
+    def evaluate_policy(config, state, episodes: int, key: jax.Array, max_steps: int):
+        return recording.evaluate_policy(
+            programs, episode_policy, config, state, episodes, key, max_steps
+        )
+
+    def record_episode(config, state, key: jax.Array, max_steps: int):
+        return recording.record_episode(programs, episode_policy, config, state, key, max_steps)
+
+    return evaluate_policy, record_episode

@@ -18,21 +18,22 @@ update around it (collect, add, learn after ``learning_starts``) is
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 
 from rljax.learning import ppo_update, q_learning
 from rljax.learning.actor_critic import DeterministicActor, TwinCritic, bootstrap_target
+from rljax.train.sac import off_policy
 from rljax.train.sac.off_policy import (
     Setup,
+    TrainResult,
     TrainState,
     Transition,
     adam_step,
     init_state,
     make_setup,
-    make_update,
 )
 from rljax.train.td3.config import Config, HParams
 
@@ -47,12 +48,6 @@ METRIC_NAMES = (
     "learning",  # 1.0 once the update took gradient steps
     "env_steps",  # environment steps so far, per seed
 )
-
-
-class TrainResult(NamedTuple):
-    params: Any
-    metrics: dict[str, jax.Array]  # each [num_updates] (or [S, num_updates] under vmap)
-    state: TrainState
 
 
 def make_networks(config: Config, action_dim: int) -> tuple[DeterministicActor, TwinCritic]:
@@ -162,19 +157,11 @@ def make_update_chunk(config: Config, num_updates: int) -> Callable[..., tuple[T
 
     ``metrics`` maps each of :data:`METRIC_NAMES` to a ``[num_updates]`` array.
     """
-    setup = make_setup(config)
-    update = make_update(
-        config,
-        setup,
-        make_explore(config, setup),
-        make_gradient_step(config, setup),
-        AUX_NAMES,
-        METRIC_NAMES,
-    )
-    return ppo_update.make_chunk(config, update, num_updates)
+    parts = (make_explore, make_gradient_step, AUX_NAMES, METRIC_NAMES)
+    return off_policy.make_chunk(config, num_updates, *parts)
 
 
 def make_train(config: Config) -> Callable[..., TrainResult]:
     """``train(key, hparams=None) -> TrainResult``: a whole run, ready for ``jit`` and ``vmap``."""
-    init = make_init(config)
-    return ppo_update.make_run(init, make_update_chunk(config, config.num_updates), TrainResult)
+    chunk = make_update_chunk(config, config.num_updates)
+    return ppo_update.make_run(make_init(config), chunk, TrainResult)

@@ -1,7 +1,8 @@
 """SAC: the critic targets on the toy time-limited environment against a hand computation
 (bootstrap through truncation from the final observation, not through termination), the policy's
-log-density against the change-of-variables formula, config validation and the declaration.
-(The squashed Gaussian's formulas are tested in test_distributions.py.)"""
+log-density against the change-of-variables formula, config validation, the declaration and
+learning Pendulum at small cost. (The squashed Gaussian's formulas are tested in
+test_distributions.py.)"""
 
 import dataclasses
 import math
@@ -33,8 +34,8 @@ def toy_config(**overrides):
 def collected(config):
     """A state after one update of ``config`` (32 toy steps in the buffer), a batch of 64 of its
     transitions, and the targets SAC trains on for them with noise ``[64, 1]``."""
-    state = jax.jit(sac.make_init(config))(jax.random.key(0))
-    state, _ = jax.jit(sac.make_update_chunk(config, 1))(state)
+    init, chunk = sac.make_init(config), sac.make_update_chunk(config, 1)
+    state, _ = jax.jit(lambda key: chunk(init(key)))(jax.random.key(0))  # one program, not two
     setup = sac.make_setup(config)
     batch = jax.tree.map(
         lambda x: x[:, 0], setup.replay.sample(state.replay, jax.random.key(1)).steps
@@ -150,3 +151,16 @@ def test_declaration_and_presets():
     assert algorithm.steps_per_update(sac.Config(num_envs=2, train_freq=3)) == 6
     assert algorithm.preset("pendulum").env_id == "Pendulum-v1"
     assert algorithm.preset("mountaincar").env_id == "MountainCarContinuous-v0"
+
+
+def test_learns_pendulum_at_small_cost():
+    config = dataclasses.replace(sac.PRESETS["pendulum"], total_timesteps=3_000)
+    result = jax.jit(sac.make_train(config))(jax.random.key(0))
+    assert int(result.metrics["env_steps"][-1]) == 3_000
+    assert bool(result.metrics["learning"][-1]) and not bool(result.metrics["learning"][0])
+    untrained_state = jax.jit(sac.make_init(config))(jax.random.key(0))
+    untrained = sac.evaluate_policy(config, untrained_state, 4, jax.random.key(1), 200)["returns"]
+    trained = sac.evaluate_policy(config, result.state, 4, jax.random.key(1), 200)["returns"]
+    # untrained: -1355 on these 4 starts (a constant torque swings but never holds it up); after
+    # 3 k steps -600 when written (the 20 k preset reaches -146)
+    assert trained.mean() >= -900 and trained.mean() >= untrained.mean() + 400, (trained, untrained)

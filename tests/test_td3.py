@@ -33,8 +33,8 @@ def toy_config(**overrides):
 def collected(config):
     """A state after one update of ``config`` (32 toy steps in the buffer), a batch of 64 of its
     transitions, the target networks used, and the targets TD3 trains on with noise ``[64, 1]``."""
-    state = jax.jit(td3.make_init(config))(jax.random.key(0))
-    state, _ = jax.jit(td3.make_update_chunk(config, 1))(state)
+    init, chunk = td3.make_init(config), td3.make_update_chunk(config, 1)
+    state, _ = jax.jit(lambda key: chunk(init(key)))(jax.random.key(0))  # one program, not two
     setup = make_setup(config)
     replay = setup.replay
     batch = jax.tree.map(lambda x: x[:, 0], replay.sample(state.replay, jax.random.key(1)).steps)

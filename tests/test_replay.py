@@ -12,7 +12,16 @@ import numpy as np
 import pytest
 
 from rljax import checkpoint
-from rljax.learning.replay import ReplaySample, linear_schedule, make_replay
+from rljax.learning.replay import (
+    BRANCH,
+    ReplaySample,
+    level_sizes,
+    linear_schedule,
+    make_replay,
+    sample_wide,
+    set_wide,
+    wide_levels,
+)
 
 EXAMPLE = {"env": jnp.int32(0), "t": jnp.int32(0), "obs": jnp.zeros(4, jnp.float32)}
 
@@ -34,8 +43,8 @@ NUM_BATCHES = 500  # batches per draw: frequencies over NUM_BATCHES * batch_size
 class Compiled:
     """A replay and its jitted functions, compiled once per configuration (module-scoped)."""
 
-    def __init__(self, **kwargs):
-        self.replay = replay = make_replay(**kwargs)
+    def __init__(self, replay):
+        self.replay = replay
         self.init = jax.jit(lambda: replay.init(EXAMPLE))
         self.add = jax.jit(replay.add)
         self.set = jax.jit(replay.set_priorities)
@@ -62,9 +71,14 @@ class Compiled:
         return state
 
 
-@functools.cache
 def compiled(**kwargs) -> Compiled:
-    return Compiled(**kwargs)
+    """The compiled functions of ``make_replay(**kwargs)``, once per distinct replay."""
+    return compiled_replay(make_replay(**kwargs))
+
+
+@functools.cache
+def compiled_replay(replay) -> Compiled:
+    return Compiled(replay)
 
 
 UNIFORM = dict(capacity=16, num_envs=2, batch_size=16, min_size=4, sequence_length=2)
@@ -73,12 +87,21 @@ PER = dict(capacity=16, num_envs=2, batch_size=16, min_size=4, sequence_length=1
 PER_SEQ3 = dict(
     capacity=256, num_envs=2, batch_size=64, min_size=2, sequence_length=3, prioritised=True
 )
+PER_SEQ3_BINARY = {**PER_SEQ3, "sampler": "binary"}
 CONFIGS = pytest.mark.parametrize(
-    "config", [UNIFORM, PER, PER_SEQ3], ids=["uniform-seq2", "per-seq1", "per-seq3"]
+    "config",
+    [UNIFORM, PER, PER_SEQ3, PER_SEQ3_BINARY],
+    ids=["uniform-seq2", "per-seq1", "per-seq3", "per-seq3-binary"],
 )
+# the prioritised checks, for both samplers: the 32-ary sum tree (default) and the binary one
+SAMPLERS = pytest.mark.parametrize("sampler", ["wide", "binary"])
 
 
 def leaves(state) -> np.ndarray:
+    """The stored priorities ``[capacity]``, of either sampler's layout."""
+    if hasattr(state, "sums"):  # the wide tree's leaves, zero-padded to a multiple of 32
+        capacity = state.experience["t"].size
+        return np.asarray(wide_levels(state.sums, capacity)[-1][:capacity])
     tree = state.sum_tree_state
     return np.asarray(tree.nodes[2**tree.tree_depth - 1 :])
 
@@ -181,8 +204,9 @@ def per_state(c, num_steps: int, alpha: float, seed: int = 0):
     return state, priorities
 
 
-def test_prioritised_frequencies_follow_the_priorities():
-    c = compiled(**PER)
+@SAMPLERS
+def test_prioritised_frequencies_follow_the_priorities(sampler):
+    c = compiled(**PER, sampler=sampler)
     state, p = per_state(c, 11, alpha=0.7)
     counts = np.bincount(c.items(state, jax.random.key(4)), minlength=16)
     ok = p > 0
@@ -195,8 +219,9 @@ def test_prioritised_frequencies_follow_the_priorities():
     assert chi_square(counts, p1 / p1.sum() * counts.sum()) > bound
 
 
-def test_importance_weights_by_hand():
-    c = compiled(**PER)
+@SAMPLERS
+def test_importance_weights_by_hand(sampler):
+    c = compiled(**PER, sampler=sampler)
     state, p = per_state(c, 11, alpha=0.6)
     for beta in (0.4, 1.0):
         batch = c.sample(state, jax.random.key(5), beta)
@@ -227,12 +252,13 @@ def test_set_priorities_changes_what_is_drawn_and_new_items_get_the_max():
     assert jax.tree.all(jax.tree.map(np.array_equal, u.set(ustate, items, td, 1.0), ustate))
 
 
-def test_an_item_given_twice_takes_its_last_value():
-    c = compiled(**PER)
+@SAMPLERS
+def test_an_item_given_twice_takes_its_last_value(sampler):
+    c = compiled(**PER, sampler=sampler)
     state = c.filled(4)
     state = c.set(state, jnp.asarray([3, 3, 9], jnp.int32), jnp.asarray([9.0, 5.0, 3.0]), 1.0)
     assert leaves(state)[3] == np.float32(5.0 + 1e-6) and leaves(state)[9] == np.float32(3.0 + 1e-6)
-    assert float(state.sum_tree_state.max_recorded_priority) == np.float32(5.0 + 1e-6)
+    assert float(c.replay.max_priority(state)) == np.float32(5.0 + 1e-6)
     assert_tree_is_exact(state)
 
 
@@ -250,26 +276,37 @@ def set_priority_values(c, state, items, values):
 
 
 def assert_tree_is_exact(state):
-    """Every inner node is the float32 sum of its two children (no drift)."""
+    """Every inner node is the float32 sum of its children (no drift): bit for bit for the
+    binary tree; for the wide one (32 children summed in XLA's order) 0 exactly when they all
+    are, and within float32 rounding of their sum."""
+    if hasattr(state, "sums"):
+        levels = wide_levels(state.sums, state.experience["t"].size)
+        for parents, children in zip(levels[:-1], levels[1:], strict=True):
+            children = np.asarray(children, np.float64).reshape(-1, BRANCH)
+            parents = np.asarray(parents)[: children.shape[0]]
+            assert ((parents == 0) == (children == 0).all(axis=1)).all()
+            np.testing.assert_allclose(parents, children.sum(axis=1), rtol=1e-5)
+        return
     nodes = np.asarray(state.sum_tree_state.nodes)
     inner = np.arange(2**state.sum_tree_state.tree_depth - 1)
     assert (nodes[inner] == nodes[2 * inner + 1] + nodes[2 * inner + 2]).all()
 
 
+@SAMPLERS
 @pytest.mark.parametrize("layout", ["nearly-empty", "just-wrapped", "huge-then-tiny"])
-def test_items_of_priority_zero_are_never_drawn(layout):
+def test_items_of_priority_zero_are_never_drawn(layout, sampler):
     if layout == "nearly-empty":  # 4 of 256 items may be drawn, 1e60 apart
-        c = compiled(**PER_SEQ3)
+        c = compiled(**PER_SEQ3, sampler=sampler)
         state = c.filled(4)
         items = np.flatnonzero(valid_items(c.replay, state))
         state = set_priority_values(c, state, items, [1e-30, 1e30, 1e-30, 1e-30])
     elif layout == "just-wrapped":  # sequences across the write head between huge priorities
-        c = compiled(**PER_SEQ3)
+        c = compiled(**PER_SEQ3, sampler=sampler)
         state = c.filled(129, chunk=3)
         items = np.flatnonzero(valid_items(c.replay, state))
         state = set_priority_values(c, state, items, np.where(items % 2, 1e30, 1e-30))
     else:  # priorities fall 9 decades: flashbax's incremental tree drifts far from its leaves
-        c = compiled(**PER_SEQ3)
+        c = compiled(**PER_SEQ3, sampler=sampler)
         state = c.filled(201, chunk=3)
         items = np.flatnonzero(valid_items(c.replay, state))
         for value in (1e6, 1e3, 1e-3):
@@ -283,8 +320,33 @@ def test_items_of_priority_zero_are_never_drawn(layout):
     assert ok[drawn].all() and (leaves(state)[drawn] > 0).all()
 
 
-def test_vmap_over_seeds_matches_each_seed_alone():
-    c = compiled(**PER_SEQ3)
+def test_wide_tree_never_draws_priority_zero_between_huge_priorities():
+    # 100 000 items, a third 0 and the rest over 60 decades: XLA's unordered prefix sums round
+    # differently at neighbouring children, which the running max must not let through
+    rng = np.random.default_rng(11)
+    p = np.float32(10.0) ** rng.uniform(-30, 30, 100_000).astype(np.float32)
+    p[rng.random(p.size) < 1 / 3] = 0
+    zeros = jnp.zeros(sum(level_sizes(p.size)), jnp.float32)
+    items = jnp.arange(p.size, dtype=jnp.int32)
+    sums = jax.jit(set_wide, static_argnums=1)(
+        zeros, p.size, items, jnp.asarray(p), jnp.ones(p.size, bool)
+    )
+    draw = jax.jit(lambda sums, u: sample_wide(sums, p.size, u))
+    u = jax.random.uniform(jax.random.key(12), (4, 65_536), jnp.float32)
+    drawn = np.concatenate([np.asarray(draw(sums, x)) for x in u])
+    assert (p[drawn] > 0).all()
+    # the largest 1 % of the items get their share of the draws (most of them)
+    top = np.argsort(p)[-1000:]
+    share = np.isin(drawn, top).mean()
+    want = p[top].astype(np.float64).sum() / p.astype(np.float64).sum()
+    assert abs(share - want) < 0.005 and want > 0.5
+    # a buffer with no positive priority (cannot be sampled yet) stays in range
+    assert (np.asarray(draw(zeros, u[0])) < p.size).all()
+
+
+@SAMPLERS
+def test_vmap_over_seeds_matches_each_seed_alone(sampler):
+    c = compiled(**PER_SEQ3, sampler=sampler)
     replay = c.replay
 
     def chunk(seed, i):  # env steps 3i .. 3i + 2, the observations offset by the seed
@@ -319,8 +381,9 @@ def test_vmap_over_seeds_matches_each_seed_alone():
     assert not np.array_equal(vmapped[1].indices[0], vmapped[1].indices[1])
 
 
-def test_checkpoint_round_trip_is_bitwise_and_samples_alike(tmp_path):
-    c = compiled(**PER_SEQ3)
+@SAMPLERS
+def test_checkpoint_round_trip_is_bitwise_and_samples_alike(tmp_path, sampler):
+    c = compiled(**PER_SEQ3, sampler=sampler)
     state, _ = per_state(c, 131, alpha=0.6)
     checkpoint.save(tmp_path, 1, {"replay": state})
     restored = checkpoint.restore(tmp_path, target={"replay": c.init()})["replay"]
@@ -348,6 +411,7 @@ def test_checkpoint_round_trip_is_bitwise_and_samples_alike(tmp_path):
         (dict(priority_eps=0.0), "priority_eps=0.0 must be a number > 0"),
         (dict(priority_eps=-1e-6), "priority_eps=-1e-06"),
         (dict(prioritised=1), "prioritised=1 must be a bool"),
+        (dict(sampler="heap"), "sampler='heap' must be one of ('wide', 'binary')"),
     ],
 )
 def test_bad_settings_are_named(kwargs, message):

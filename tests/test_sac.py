@@ -25,8 +25,8 @@ MAX_STEPS = 5
 def toy_config(**overrides):
     base = dict(
         env_id="ToyTimeLimitContinuous-v0", num_envs=2, train_freq=16, buffer_size=64,
-        batch_size=64, learning_starts=0, total_timesteps=64, hidden_sizes=(8,), gamma=GAMMA,
-        alpha_init=0.3, env_kwargs={"max_steps": MAX_STEPS},
+        batch_size=64, learning_starts=16, total_timesteps=64, hidden_sizes=(8,), gamma=GAMMA,
+        alpha_init=0.3, noise_repeat=4, env_kwargs={"max_steps": MAX_STEPS},
     )  # fmt: skip
     return sac.Config(**{**base, **overrides})
 
@@ -107,11 +107,16 @@ def test_termination_does_not_bootstrap(terminating):
     np.testing.assert_allclose(targets[ended], 1.0 + 0.1 * 2)  # r of the step at t = 2 alone
 
 
-def test_actions_are_in_the_box_and_random_before_learning_starts(truncating):
-    config, state, batch, *_ = truncating
-    assert np.all(np.abs(np.asarray(batch.action)) <= 1.0)
-    # learning_starts=0: the policy acted; its actions vary with the observation and the noise
-    assert np.std(np.asarray(batch.action)) > 0.05
+def test_random_actions_before_learning_starts_then_the_policy_each_draw_held(truncating):
+    config, state, *_ = truncating
+    actions = np.asarray(state.replay.experience.action[:, :16, 0])  # [env, step] of the update
+    assert np.all(np.abs(actions) <= 1.0)
+    # learning_starts=16 env steps of 2 envs: steps 0-7 uniformly random, each draw held for
+    # noise_repeat=4 steps; then the policy's samples, which move with the observation
+    random, policy = actions[:, :8].reshape(2, 2, 4), actions[:, 8:]
+    np.testing.assert_array_equal(random, random[..., :1].repeat(4, axis=-1))
+    assert len(np.unique(random)) == 4
+    assert len(np.unique(policy)) == policy.size
 
 
 @pytest.mark.parametrize(
@@ -126,6 +131,7 @@ def test_actions_are_in_the_box_and_random_before_learning_starts(truncating):
         ({"tau": 0.0}, "Config.tau"),
         ({"alpha_init": 0.0}, "Config.alpha_init"),
         ({"activation": "gelu"}, "relu"),
+        ({"train_freq": 4, "noise_repeat": 3}, "Config.noise_repeat=3.*divide train_freq=4"),
         ({"num_envs": 0}, "Config.num_envs"),
     ],
 )

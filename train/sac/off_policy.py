@@ -53,6 +53,11 @@ class OffPolicyConfig(ConfigBase):
     learning_starts: int = field(
         100, "environment steps of uniformly random actions before learning begins"
     )
+    noise_repeat: int = field(
+        1,
+        "env steps each exploration draw is held for (temporally correlated exploration, like "
+        "gSDE's; must divide train_freq)",
+    )
     lr: float = field(1e-3, "Adam learning rate of actor and critics", leaf=True)
     gamma: float = field(0.99, "discount factor", leaf=True)
     tau: float = field(0.005, "Polyak coefficient of the target networks", leaf=True)
@@ -95,6 +100,8 @@ def validate_off_policy(config: OffPolicyConfig) -> None:
         config.fail(
             "total_timesteps", f"must be >= num_envs * train_freq = {config.steps_per_update}"
         )
+    if config.noise_repeat < 1 or config.train_freq % config.noise_repeat:
+        config.fail("noise_repeat", f"must be >= 1 and divide train_freq={config.train_freq}")
     if config.buffer_size < config.batch_size:
         config.fail("buffer_size", f"must hold at least one batch (batch_size={config.batch_size})")
     if config.buffer_size % config.num_envs:
@@ -260,8 +267,11 @@ def make_collect(config: OffPolicyConfig, setup: Setup, explore: Explore) -> Cal
     def collect(state: TrainState, hparams: Any, key: jax.Array):
         key_uniform, key_noise, key_env = jax.random.split(key, 3)
         # noise drawn ahead for the whole update: per-step draws are expensive on a CPU
-        uniform = jax.random.uniform(key_uniform, (T, N, A), jnp.float32, -1.0, 1.0)
-        noise = jax.random.normal(key_noise, (T, N, A), jnp.float32)
+        # each draw held for noise_repeat consecutive steps (a push that lasts builds momentum)
+        draws = (T // config.noise_repeat, N, A)
+        uniform = jax.random.uniform(key_uniform, draws, jnp.float32, -1.0, 1.0)
+        noise = jax.random.normal(key_noise, draws, jnp.float32)
+        uniform, noise = (jnp.repeat(x, config.noise_repeat, axis=0) for x in (uniform, noise))
         random = state.update_step * T * N + jnp.arange(T) * N < config.learning_starts  # [T]
 
         def step(carry, inputs):

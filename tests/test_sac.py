@@ -40,7 +40,7 @@ def collected(config):
     batch = jax.tree.map(
         lambda x: x[:, 0], setup.replay.sample(state.replay, jax.random.key(1)).steps
     )
-    noise = jax.random.normal(jax.random.key(2), (64, 1))
+    noise = jax.random.normal(jax.random.key(2), (64, setup.action_dim))
     # params of the target critic differ from the critic's, so the test sees which one is used
     target_critic = jax.tree.map(lambda p: p + 0.1, state.params["critic"])
     targets = jax.jit(sac.make_targets(config, setup))(
@@ -107,6 +107,28 @@ def test_termination_does_not_bootstrap(terminating):
     np.testing.assert_allclose(targets[ended], 1.0 + 0.1 * 2)  # r of the step at t = 2 alone
 
 
+@pytest.fixture(scope="module")
+def discrete():
+    config = toy_config(env_id="ToyTimeLimit-v0")
+    return config, *collected(config)
+
+
+def test_discrete_targets_take_the_expectation_over_the_policy(discrete):
+    """SAC-Discrete: ``y = r + gamma sum_a pi(a | s') (min_i Q_target_i(s', a) - alpha log pi(a
+    | s'))`` with ``s'`` the final observation at the time limit, computed here in float64."""
+    config, state, batch, _, target_critic, targets = discrete
+    actor, critic = sac.make_networks(config, 2, discrete=True)
+    t = np.rint(np.asarray(batch.obs[:, 0]) * MAX_STEPS).astype(int)
+    assert np.isin(MAX_STEPS - 1, t) and np.asarray(batch.action).dtype == np.int32
+    next_obs = jnp.asarray(np.stack([(t + 1) / MAX_STEPS, 1 - (t + 1) / MAX_STEPS], 1), jnp.float32)
+    logits = np.asarray(actor.apply(state.params["actor"], next_obs)[0], np.float64)
+    log_p = logits - np.log(np.sum(np.exp(logits), axis=1, keepdims=True))
+    q = np.asarray(critic.apply(target_critic, next_obs), np.float64).min(axis=0)
+    alpha = float(np.exp(state.params["log_alpha"]))
+    want = 1.0 + 0.1 * t + GAMMA * np.sum(np.exp(log_p) * (q - alpha * log_p), axis=1)
+    np.testing.assert_allclose(targets, want, rtol=1e-5, atol=1e-5)
+
+
 def test_random_actions_before_learning_starts_then_the_policy_each_draw_held(truncating):
     config, state, *_ = truncating
     actions = np.asarray(state.replay.experience.action[:, :16, 0])  # [env, step] of the update
@@ -124,7 +146,8 @@ def test_random_actions_before_learning_starts_then_the_policy_each_draw_held(tr
     [
         ({"buffer_size": 32, "batch_size": 64}, "Config.buffer_size=32.*one batch"),
         ({"buffer_size": 1001, "num_envs": 2}, "multiple of num_envs"),
-        ({"env_id": "CartPole-v1"}, "Box action space"),
+        ({"env_id": "TicTacToe-v0"}, "single-agent"),
+        ({"env_id": "CartPole-v1", "discrete_target_entropy": 1.0}, "discrete_target_entropy"),
         ({"env_id": "Nope-v0"}, "Config.env_id"),
         ({"learning_starts": 30_000}, "Config.learning_starts"),
         ({"gamma": 1.5}, "Config.gamma"),

@@ -1,7 +1,8 @@
 """Networks and math of the off-policy actor-critics for continuous actions (SAC, TD3).
 
 - :class:`TwinCritic`: two independent Q-networks ``Q_i(obs, action)`` in one module, so one
-  ``apply`` gives both (clipped double Q-learning, Fujimoto et al. 2018);
+  ``apply`` gives both (clipped double Q-learning, Fujimoto et al. 2018), and
+  :class:`TwinDiscreteCritic`, the same with one output per Discrete action;
 - :class:`GaussianActor` (SAC's ``mean, log_std``) and :class:`DeterministicActor` (TD3's
   ``tanh`` action);
 - :func:`to_box`: the learners act in ``[-1, 1]^A`` and the environment gets the action rescaled
@@ -40,6 +41,21 @@ class TwinCritic(nn.Module):
     def __call__(self, obs: jax.Array, action: jax.Array) -> jax.Array:
         x = jnp.concatenate([obs, action], axis=-1)
         qs = [MLP(self.hidden_sizes, 1, self.activation, name=f"q{i}")(x)[..., 0] for i in (0, 1)]
+        return jnp.stack(qs)
+
+
+class TwinDiscreteCritic(nn.Module):
+    """``obs [..., D] -> q [2, ..., A]``: two Q-networks with one output per Discrete action
+    (SAC-Discrete's critics, Christodoulou 2019)."""
+
+    num_actions: int
+    hidden_sizes: Sequence[int] = (256, 256)
+    activation: str = "relu"
+
+    @nn.compact
+    def __call__(self, obs: jax.Array) -> jax.Array:
+        qs = [MLP(self.hidden_sizes, self.num_actions, self.activation, name=f"q{i}")(obs)
+              for i in (0, 1)]  # fmt: skip
         return jnp.stack(qs)
 
 

@@ -13,6 +13,13 @@ actions rescaled from ``[-1, 1]`` to the environment's Box. Termination and trun
 apart: a transition stores the episode's own final observation (``info["final_obs"]``) and
 bootstraps unless ``terminated``.
 
+On a Discrete action space the same config runs SAC-Discrete (Christodoulou 2019): a categorical
+policy, critics with one output per action, the targets and the actor's and temperature's
+losses as expectations over the policy's whole distribution, and the target entropy a fraction
+(``discrete_target_entropy``) of ``log(A)``. Measured on CartPole-v1 (2 seeds, 40 k steps,
+target 0.5 log 2): training returns 200-370 from 15 k steps, greedy 137 and 213 at the end: it
+learns, but no preset claims a target.
+
 Modules: :mod:`.config` (settings, leaves, presets), :mod:`.policy` (networks, the squashed
 policy), :mod:`.training` (targets, gradient step, init, chunks, whole runs),
 :mod:`.evaluation` (the evaluation hooks), and :mod:`.off_policy`, what SAC shares with
@@ -67,7 +74,7 @@ __all__ = [
 ALGORITHM = Algorithm(
     name="sac",
     title="SAC",
-    summary="Soft Actor-Critic for continuous actions",
+    summary="Soft Actor-Critic (continuous actions; SAC-Discrete on Discrete ones)",
     description="Train SAC (squashed Gaussian policy, twin critics, learned entropy temperature) "
     "on several seeds at once (one vmapped XLA program, the replay buffer in the state), in "
     "compiled chunks with progress, metrics, checkpoints and resume. Writes RUN_DIR/config.json, "
@@ -76,6 +83,7 @@ ALGORITHM = Algorithm(
         "rljax train sac --preset pendulum --seeds 8",
         "rljax train sac --preset mountaincar --seeds 4",
         "rljax train sac --env-id Pendulum-v1 --sweep lr=3e-4,1e-3",
+        "rljax train sac --env-id CartPole-v1 --learning-starts 1000 --num-envs 4",
         "rljax eval runs/Pendulum-v1-sac-20250101-120000 --episodes 10",
     ),
     config_cls=Config,

@@ -4,6 +4,7 @@ the named configurations (:data:`PRESETS`: ``pendulum`` and ``mountaincar``)."""
 from __future__ import annotations
 
 import dataclasses
+from typing import ClassVar
 
 import jax
 from flax import struct
@@ -18,20 +19,29 @@ class Config(OffPolicyConfig):
 
     The entropy temperature ``alpha`` starts at ``alpha_init`` and, with ``autotune_alpha``,
     ``log alpha`` is learned towards the target entropy ``-target_entropy_scale * A`` (SB3's
-    ``-A``). Numeric fields declared ``leaf=True`` become :class:`HParams` leaves that may differ
-    between vmapped runs.
+    ``-A``). On a Discrete action space SAC runs SAC-Discrete (Christodoulou 2019): expectations
+    over the policy's whole distribution instead of samples, and the target entropy
+    ``discrete_target_entropy * log(A)``. Numeric fields declared ``leaf=True`` become
+    :class:`HParams` leaves that may differ between vmapped runs.
     """
 
     alpha_init: float = field(1.0, "initial entropy temperature alpha", leaf=True)
     autotune_alpha: bool = field(True, "learn alpha towards the target entropy")
     target_entropy_scale: float = field(
-        1.0, "target entropy = -this * action dimensions (nats)", leaf=True
+        1.0, "target entropy = -this * action dimensions (nats; Box actions)", leaf=True
     )
+    discrete_target_entropy: float = field(
+        0.5, "SAC-Discrete's target entropy as a fraction of log(number of actions)", leaf=True
+    )
+
+    discrete_actions: ClassVar[bool] = True
 
     def validate(self) -> None:
         validate_off_policy(self)
         if not self.alpha_init > 0:
             self.fail("alpha_init", "must be > 0")
+        if not 0.0 <= self.discrete_target_entropy < 1.0:
+            self.fail("discrete_target_entropy", "must be in [0, 1)")
 
 
 @struct.dataclass
@@ -44,6 +54,7 @@ class HParams:
     max_grad_norm: jax.Array
     alpha_init: jax.Array
     target_entropy_scale: jax.Array
+    discrete_target_entropy: jax.Array
 
 
 Config.hparams_cls = HParams

@@ -7,7 +7,12 @@ from __future__ import annotations
 
 from rljax.learning.episodes import Policy, ProgramCache
 from rljax.train.sac.config import Config
-from rljax.train.sac.off_policy import TrainState, box_policy, evaluation_hooks, make_setup
+from rljax.train.sac.off_policy import (
+    TrainState,
+    deterministic_policy,
+    evaluation_hooks,
+    make_setup,
+)
 from rljax.train.sac.policy import greedy_action, make_networks
 
 # Jitted evaluation programs, one per static config and settings (rljax eval calls repeatedly).
@@ -17,8 +22,11 @@ _PROGRAMS = ProgramCache()
 def episode_policy(config: Config, state: TrainState) -> Policy:
     """One environment's deterministic ``policy(key, env_state, obs) -> action [A]`` of a
     trained ``state`` (one seed), for :mod:`rljax.learning.episodes`: the squashed mean."""
-    actor, _ = make_networks(config, make_setup(config).action_dim)
-    return box_policy(config, state, lambda params, obs: greedy_action(actor, params, obs))
+    setup = make_setup(config)
+    actor, _ = make_networks(config, setup.action_dim, setup.discrete)
+    return deterministic_policy(
+        config, state, lambda params, obs: greedy_action(actor, params, obs)
+    )
 
 
 evaluate_policy, record_episode = evaluation_hooks(_PROGRAMS, episode_policy)

@@ -40,6 +40,8 @@ class OffPolicyConfig(ConfigBase):
     hyperparameter leaves' pytree class as ``hparams_cls``."""
 
     hparams_cls: ClassVar[type]
+    # whether the algorithm also learns Discrete action spaces (SAC-Discrete does)
+    discrete_actions: ClassVar[bool] = False
 
     env_id: str = field("Pendulum-v1", "registered environment id (1-D Box actions)")
     num_envs: int = field(1, "parallel environments per seed")
@@ -132,8 +134,11 @@ def validate_off_policy(config: OffPolicyConfig) -> None:
     if env.reward_shape(params) != ():
         config.fail("env_id", "needs a single-agent environment (one scalar reward)")
     space = env.action_space(params)
+    if isinstance(space, spaces.Discrete) and type(config).discrete_actions:
+        return
     if not isinstance(space, spaces.Box) or len(space.shape) != 1:
-        config.fail("env_id", f"needs a 1-D Box action space (continuous actions), not {space!r}")
+        allowed = "a 1-D Box" + (" or a Discrete" if type(config).discrete_actions else "")
+        config.fail("env_id", f"needs {allowed} action space, not {space!r}")
     if not (np.all(np.isfinite(space.low)) and np.all(np.isfinite(space.high))):
         config.fail("env_id", "needs finite action bounds (actions are rescaled from [-1, 1])")
 
@@ -145,9 +150,10 @@ class Setup(NamedTuple):
     env_params: Any
     replay: Replay
     obs_shape: tuple[int, ...]
-    action_dim: int
-    action_low: np.ndarray  # [A] float32 bounds of the Box
-    action_high: np.ndarray
+    action_dim: int  # A: the Box's dimensions, or the number of Discrete actions
+    action_low: np.ndarray | None  # [A] float32 bounds of the Box (None if Discrete)
+    action_high: np.ndarray | None
+    discrete: bool
 
 
 def make_setup(config: OffPolicyConfig) -> Setup:
@@ -157,7 +163,11 @@ def make_setup(config: OffPolicyConfig) -> Setup:
     # policy there; the space's bounds would otherwise be tracers, which numpy cannot hold).
     with jax.ensure_compile_time_eval():
         space = env.action_space(env_params)
-        low, high = np.asarray(space.low, np.float32), np.asarray(space.high, np.float32)
+        discrete = isinstance(space, spaces.Discrete)
+        if discrete:
+            low = high = None
+        else:
+            low, high = np.asarray(space.low, np.float32), np.asarray(space.high, np.float32)
     replay = make_replay(
         capacity=config.buffer_size,
         num_envs=config.num_envs,
@@ -166,7 +176,8 @@ def make_setup(config: OffPolicyConfig) -> Setup:
     )
     obs_shape = tuple(env.observation_space(env_params).shape)
     venv = VecEnv(env, config.num_envs)
-    return Setup(venv, env_params, replay, obs_shape, int(space.shape[0]), low, high)
+    action_dim = int(space.n) if discrete else int(space.shape[0])
+    return Setup(venv, env_params, replay, obs_shape, action_dim, low, high, discrete)
 
 
 class Transition(NamedTuple):
@@ -177,7 +188,7 @@ class Transition(NamedTuple):
     """
 
     obs: jax.Array  # [*obs_shape] float32
-    action: jax.Array  # [A] float32 in [-1, 1]
+    action: jax.Array  # [A] float32 in [-1, 1], or [] int32 (Discrete)
     reward: jax.Array  # [] float32
     terminated: jax.Array  # [] bool
     next_obs: jax.Array  # [*obs_shape] float32
@@ -197,6 +208,19 @@ class TrainState:
     key: jax.Array  # typed PRNG key
     update_step: jax.Array  # int32, updates done so far
     grad_step: jax.Array  # int32, gradient steps taken so far
+
+
+def example_action(setup: Setup) -> jax.Array:
+    """A zero action of ``setup``'s kind: ``[A]`` float32 (Box) or ``[]`` int32 (Discrete)."""
+    if setup.discrete:
+        return jnp.int32(0)
+    return jnp.zeros((setup.action_dim,), jnp.float32)
+
+
+def env_action(setup: Setup, action: jax.Array) -> jax.Array:
+    """What the environment gets for the learner's ``action``: rescaled to the Box's bounds
+    (:func:`rljax.learning.actor_critic.to_box`), or the Discrete index itself."""
+    return action if setup.discrete else to_box(action, setup.action_low, setup.action_high)
 
 
 class TrainResult(NamedTuple):
@@ -220,7 +244,7 @@ def init_state(
     dummy = jnp.zeros(setup.obs_shape, jnp.float32)
     example = Transition(
         obs=dummy,
-        action=jnp.zeros((setup.action_dim,), jnp.float32),
+        action=example_action(setup),
         reward=jnp.float32(0.0),
         terminated=jnp.bool_(False),
         next_obs=dummy,
@@ -250,7 +274,8 @@ def adam_step(
     return jax.tree.map(lambda p, u: p - hparams.lr * u, params, updates), opt_state
 
 
-# explore(params, obs [N, D], noise [N, A], hparams) -> action [N, A] in [-1, 1]
+# explore(params, obs [N, D], noise [N, A], hparams) -> action [N, A] in [-1, 1] (Box; the
+# noise standard normal) or [N] int32 (Discrete; the noise standard Gumbel)
 Explore = Callable[[Any, jax.Array, jax.Array, Any], jax.Array]
 # gradient_step(learner, batch (Transition, leaves [B, ...]), hparams, key) -> (learner, aux)
 # with learner = (params, target_params, opt_state, grad_step) and aux {name: scalar}
@@ -269,8 +294,12 @@ def make_collect(config: OffPolicyConfig, setup: Setup, explore: Explore) -> Cal
         # noise drawn ahead for the whole update: per-step draws are expensive on a CPU
         # each draw held for noise_repeat consecutive steps (a push that lasts builds momentum)
         draws = (T // config.noise_repeat, N, A)
-        uniform = jax.random.uniform(key_uniform, draws, jnp.float32, -1.0, 1.0)
-        noise = jax.random.normal(key_noise, draws, jnp.float32)
+        if setup.discrete:  # a uniformly random index is the argmax of Gumbel noise
+            uniform = jnp.argmax(jax.random.gumbel(key_uniform, draws), -1).astype(jnp.int32)
+            noise = jax.random.gumbel(key_noise, draws, jnp.float32)
+        else:
+            uniform = jax.random.uniform(key_uniform, draws, jnp.float32, -1.0, 1.0)
+            noise = jax.random.normal(key_noise, draws, jnp.float32)
         uniform, noise = (jnp.repeat(x, config.noise_repeat, axis=0) for x in (uniform, noise))
         random = state.update_step * T * N + jnp.arange(T) * N < config.learning_starts  # [T]
 
@@ -278,9 +307,8 @@ def make_collect(config: OffPolicyConfig, setup: Setup, explore: Explore) -> Cal
             env_state, obs = carry
             uniform_t, noise_t, random_t, key_t = inputs
             action = jnp.where(random_t, uniform_t, explore(state.params, obs, noise_t, hparams))
-            env_action = to_box(action, setup.action_low, setup.action_high)
             next_obs, env_state, reward, terminated, _, info = venv.step(
-                key_t, env_state, env_action, env_params
+                key_t, env_state, env_action(setup, action), env_params
             )
             transition = Transition(
                 obs=obs,
@@ -301,17 +329,17 @@ def make_collect(config: OffPolicyConfig, setup: Setup, explore: Explore) -> Cal
     return collect
 
 
-def box_policy(
+def deterministic_policy(
     config: OffPolicyConfig, state: TrainState, greedy: Callable[[Any, jax.Array], jax.Array]
 ) -> Policy:
-    """One environment's deterministic ``policy(key, env_state, obs) -> action [A]`` (for
+    """One environment's deterministic ``policy(key, env_state, obs) -> action`` (for
     :mod:`rljax.learning.episodes`) of one seed's ``state``: ``greedy(actor_params, obs [1, D])
-    -> action [1, A]`` in ``[-1, 1]``, rescaled to the env's bounds."""
+    -> action [1, A]`` in ``[-1, 1]`` rescaled to the env's bounds, or ``[1]`` int32."""
     setup = make_setup(config)
 
     def policy(key: jax.Array, env_state: Any, obs: jax.Array) -> jax.Array:
         action = greedy(state.params["actor"], obs[None].astype(jnp.float32))[0]
-        return to_box(action, setup.action_low, setup.action_high)
+        return env_action(setup, action)
 
     return policy
 

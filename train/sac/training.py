@@ -19,6 +19,7 @@ The update around it (collect, add, learn after ``learning_starts``) is
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import jax
@@ -34,10 +35,11 @@ from rljax.train.sac.off_policy import (
     TrainState,
     Transition,
     adam_step,
+    example_action,
     init_state,
     make_setup,
 )
-from rljax.train.sac.policy import make_networks, sample_action
+from rljax.train.sac.policy import categorical_terms, make_networks, sample_action
 
 AUX_NAMES = ("critic_loss", "actor_loss", "alpha", "entropy", "q_mean")
 METRIC_NAMES = (
@@ -58,16 +60,16 @@ def make_init(config: Config) -> Callable[..., TrainState]:
     """``init(key, hparams=None) -> TrainState``: actor, critics (targets = critics), ``log
     alpha = log alpha_init``, optimisers, an empty replay buffer and reset environments."""
     setup = make_setup(config)
-    actor, critic = make_networks(config, setup.action_dim)
+    actor, critic = make_networks(config, setup.action_dim, setup.discrete)
 
     def init(key: jax.Array, hparams: HParams | None = None) -> TrainState:
         hparams = config.hparams() if hparams is None else hparams
         key, key_actor, key_critic = jax.random.split(key, 3)
         obs = jnp.zeros(setup.obs_shape, jnp.float32)
-        action = jnp.zeros((setup.action_dim,), jnp.float32)
+        critic_inputs = (obs,) if setup.discrete else (obs, example_action(setup))
         params = {
             "actor": actor.init(key_actor, obs),
-            "critic": critic.init(key_critic, obs, action),
+            "critic": critic.init(key_critic, *critic_inputs),
             "log_alpha": jnp.log(jnp.asarray(hparams.alpha_init, jnp.float32)),
         }
         return init_state(config, setup, key, hparams, params, {"critic": params["critic"]})
@@ -78,13 +80,21 @@ def make_init(config: Config) -> Callable[..., TrainState]:
 def make_targets(config: Config, setup: Setup) -> Callable[..., jax.Array]:
     """``targets(actor_params, target_critic_params, log_alpha, batch, noise, gamma) -> y [B]``:
     the critics' soft Bellman target of ``batch`` (a :class:`Transition`, leaves ``[B, ...]``),
-    with ``a' ~ pi(next_obs)`` drawn from standard normal ``noise [B, A]``. No gradient."""
-    actor, critic = make_networks(config, setup.action_dim)
+    with ``a' ~ pi(next_obs)`` drawn from standard normal ``noise [B, A]`` (Box actions) or, for
+    SAC-Discrete, the expectation over the policy's whole distribution (``noise`` unused). No
+    gradient."""
+    actor, critic = make_networks(config, setup.action_dim, setup.discrete)
 
     def targets(actor_params, target_critic_params, log_alpha, batch: Transition, noise, gamma):
-        next_action, next_log_prob = sample_action(actor, actor_params, batch.next_obs, noise)
-        q_next = jnp.min(critic.apply(target_critic_params, batch.next_obs, next_action), axis=0)
-        next_value = q_next - jnp.exp(log_alpha) * next_log_prob
+        alpha = jnp.exp(log_alpha)
+        if setup.discrete:
+            probs, log_probs = categorical_terms(actor, actor_params, batch.next_obs)
+            q_next = jnp.min(critic.apply(target_critic_params, batch.next_obs), axis=0)
+            next_value = jnp.sum(probs * (q_next - alpha * log_probs), axis=-1)
+        else:
+            next_action, next_log_prob = sample_action(actor, actor_params, batch.next_obs, noise)
+            q_next = critic.apply(target_critic_params, batch.next_obs, next_action)
+            next_value = jnp.min(q_next, axis=0) - alpha * next_log_prob
         y = bootstrap_target(batch.reward, batch.terminated, gamma, next_value)
         return jax.lax.stop_gradient(y)
 
@@ -95,9 +105,33 @@ def make_gradient_step(config: Config, setup: Setup) -> Callable[..., tuple]:
     """``gradient_step(learner, batch, hparams, key) -> (learner, aux)``: one SAC gradient step
     (module docstring) on ``batch`` (leaves ``[B, ...]``); ``learner = (params, target_params,
     opt_state, grad_step)``; ``aux`` has one scalar per :data:`AUX_NAMES`."""
-    actor, critic = make_networks(config, setup.action_dim)
+    actor, critic = make_networks(config, setup.action_dim, setup.discrete)
     targets = make_targets(config, setup)
     A = setup.action_dim
+
+    def q_taken(critic_params, obs, action):  # Q_i(obs, action) [2, B]
+        if setup.discrete:
+            return jnp.take_along_axis(critic.apply(critic_params, obs), action[None, :, None], -1)[
+                ..., 0
+            ]
+        return critic.apply(critic_params, obs, action)
+
+    def policy_objective(actor_params, critic_params, obs, noise, alpha):
+        """``(mean(alpha log pi - min Q), entropy [B])``: of a reparameterised sample (Box),
+        or exactly over the distribution (Discrete)."""
+        if setup.discrete:
+            probs, log_probs = categorical_terms(actor, actor_params, obs)
+            q = jnp.min(critic.apply(critic_params, obs), axis=0)
+            loss = jnp.sum(probs * (alpha * log_probs - q), axis=-1)
+            return jnp.mean(loss), -jnp.sum(probs * log_probs, axis=-1)
+        action, log_prob = sample_action(actor, actor_params, obs, noise)
+        q = jnp.min(critic.apply(critic_params, obs, action), axis=0)
+        return jnp.mean(alpha * log_prob - q), -log_prob
+
+    if setup.discrete:  # a fraction of the uniform policy's entropy log(A) (Christodoulou 2019)
+        target_entropy = lambda hparams: hparams.discrete_target_entropy * math.log(A)
+    else:  # -A, SB3's
+        target_entropy = lambda hparams: -hparams.target_entropy_scale * A
 
     def gradient_step(learner, batch: Transition, hparams: HParams, key: jax.Array):
         params, target_params, opt_state, grad_step = learner
@@ -115,7 +149,7 @@ def make_gradient_step(config: Config, setup: Setup) -> Callable[..., tuple]:
         )
 
         def critic_loss(critic_params):
-            q = critic.apply(critic_params, batch.obs, batch.action)  # [2, B]
+            q = q_taken(critic_params, batch.obs, batch.action)  # [2, B]
             return 0.5 * jnp.sum(jnp.mean(jnp.square(q - y), axis=1)), q
 
         (loss_q, q), grads = jax.value_and_grad(critic_loss, has_aux=True)(params["critic"])
@@ -124,20 +158,17 @@ def make_gradient_step(config: Config, setup: Setup) -> Callable[..., tuple]:
         )
         noise_pi = jax.random.normal(key_pi, shape)
 
-        def actor_loss(actor_params):
-            action, log_prob = sample_action(actor, actor_params, batch.obs, noise_pi)
-            q_pi = jnp.min(critic.apply(critic_params, batch.obs, action), axis=0)
-            return jnp.mean(alpha * log_prob - q_pi), log_prob
-
-        (loss_pi, log_prob), grads = jax.value_and_grad(actor_loss, has_aux=True)(params["actor"])
+        (loss_pi, entropy), grads = jax.value_and_grad(policy_objective, has_aux=True)(
+            params["actor"], critic_params, batch.obs, noise_pi, alpha
+        )
         actor_params, actor_opt = adam_step(
             config, hparams, grads, opt_state["actor"], params["actor"]
         )
         alpha_opt = opt_state["log_alpha"]
         if config.autotune_alpha:
-            target_entropy = -hparams.target_entropy_scale * A
-            # d/d log_alpha of -log_alpha * mean(log_prob + target_entropy)
-            grad_alpha = -jnp.mean(jax.lax.stop_gradient(log_prob) + target_entropy)
+            # d/d log_alpha of log_alpha * mean(entropy - target_entropy): alpha falls while the
+            # entropy is above its target, rises while below (SB3's loss, written as entropy)
+            grad_alpha = jnp.mean(jax.lax.stop_gradient(entropy)) - target_entropy(hparams)
             log_alpha, alpha_opt = adam_step(config, hparams, grad_alpha, alpha_opt, log_alpha)
         new_params = {"actor": actor_params, "critic": critic_params, "log_alpha": log_alpha}
         new_target = {
@@ -148,7 +179,7 @@ def make_gradient_step(config: Config, setup: Setup) -> Callable[..., tuple]:
             "critic_loss": loss_q,
             "actor_loss": loss_pi,
             "alpha": alpha,
-            "entropy": -jnp.mean(log_prob),
+            "entropy": jnp.mean(entropy),
             "q_mean": jnp.mean(q),
         }
         return (new_params, new_target, new_opt, grad_step + 1), aux
@@ -157,9 +188,9 @@ def make_gradient_step(config: Config, setup: Setup) -> Callable[..., tuple]:
 
 
 def make_explore(config: Config, setup: Setup) -> Callable[..., jax.Array]:
-    """``explore(params, obs [N, D], noise [N, A], hparams) -> action [N, A]``: a policy
-    sample."""
-    actor, _ = make_networks(config, setup.action_dim)
+    """``explore(params, obs [N, D], noise [N, A], hparams) -> action``: a policy sample
+    (``[N, A]`` from normal noise, or ``[N]`` int32 from Gumbel noise for Discrete actions)."""
+    actor, _ = make_networks(config, setup.action_dim, setup.discrete)
     return lambda params, obs, noise, hparams: sample_action(actor, params["actor"], obs, noise)[0]
 
 

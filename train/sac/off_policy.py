@@ -7,8 +7,11 @@ than ``learning_starts`` environment steps are done, then the algorithm's explor
 adds those transitions to the replay buffer and, once ``learning_starts`` steps are in, takes
 ``gradient_steps`` gradient steps of the algorithm's own on sampled batches. Before that the
 gradient steps are skipped by a ``lax.cond`` (a select under ``vmap``), so every update
-compiles to the same program. Actions are stored and learned in ``[-1, 1]^A``; the environment
-gets them rescaled to its Box (:func:`rljax.learning.actor_critic.to_box`).
+compiles to the same program. Box actions are stored and learned in ``[-1, 1]^A``; the
+environment gets them rescaled to its bounds (:func:`rljax.learning.actor_critic.to_box`).
+Discrete actions (SAC-Discrete; an algorithm opts in with ``discrete_actions``) are stored as
+int32 indices. Exploration noise is drawn ahead for the whole update and may be held for
+``noise_repeat`` steps (temporally correlated, as gSDE's).
 """
 
 from __future__ import annotations

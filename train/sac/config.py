@@ -64,6 +64,12 @@ Config.hparams_cls = HParams
 # as well with the small ones. ``mountaincar`` is RL Zoo's (fixed alpha 0.1, 32 env steps then
 # 32 gradient steps, gamma 0.9999) with exploration noise held for the 32 steps in place of
 # gSDE: white noise pushes the car back and forth and never builds the momentum to the goal.
+# Measured through rljax.run.train on the shared 2-core CPU (final return: the driver's mean of
+# the last 10 updates, i.e. each seed's last episode; greedy: 10 deterministic episodes a seed):
+# - ``pendulum``, 8 seeds, 20 k steps: final -186 +- 72 (min -320), greedy -146 (min -148);
+#   18 s to compile, 187 s to train.
+# - ``mountaincar``, 4 seeds, 50 k steps: final 95.1 +- 0.5 (min 94.7); 16 s to compile, 170 s
+#   to train.
 PRESETS: dict[str, Config] = {
     "pendulum": Config(hidden_sizes=(64, 64)),
     "mountaincar": Config(

@@ -58,4 +58,7 @@ class HParams:
 Config.hparams_cls = HParams
 
 # ``rljax train td3 --preset pendulum``: 64 x 64 networks, as SAC's presets (cheaper on a CPU).
+# Through rljax.run.train on the shared 2-core CPU, 8 seeds, 20 k steps: final return (each
+# seed's last episode) -190 +- 73 (min -327), greedy -152 (min -157, 10 episodes a seed); 10 s
+# to compile, 112 s to train.
 PRESETS: dict[str, Config] = {"pendulum": Config(hidden_sizes=(64, 64))}

@@ -187,9 +187,8 @@ def test_learns_pendulum_at_small_cost():
     result = jax.jit(sac.make_train(config))(jax.random.key(0))
     assert int(result.metrics["env_steps"][-1]) == 3_000
     assert bool(result.metrics["learning"][-1]) and not bool(result.metrics["learning"][0])
-    untrained_state = jax.jit(sac.make_init(config))(jax.random.key(0))
-    untrained = sac.evaluate_policy(config, untrained_state, 4, jax.random.key(1), 200)["returns"]
     trained = sac.evaluate_policy(config, result.state, 4, jax.random.key(1), 200)["returns"]
-    # untrained: -1355 on these 4 starts (a constant torque swings but never holds it up); after
-    # 3 k steps -600 when written (the 20 k preset reaches -146)
-    assert trained.mean() >= -900 and trained.mean() >= untrained.mean() + 400, (trained, untrained)
+    # the untrained policy scores -1355 on these 4 starts (measured when written: it swings the
+    # pendulum but never holds it up) and random play about -1200; after 3 k steps -600 when
+    # written (the 20 k preset reaches -146)
+    assert trained.mean() >= -900, trained

@@ -10,7 +10,7 @@ import jax
 from flax import struct
 
 from rljax.configs import field
-from rljax.train.sac.off_policy import OffPolicyConfig, validate_off_policy
+from rljax.train.sac.off_policy import OffPolicyConfig, OffPolicyHParams, validate_off_policy
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,13 +45,10 @@ class Config(OffPolicyConfig):
 
 
 @struct.dataclass
-class HParams:
-    """Hyperparameters that may differ between vmapped runs: float32 scalars, [S] under vmap."""
+class HParams(OffPolicyHParams):
+    """Hyperparameters that may differ between vmapped runs: float32 scalars, [S] under vmap
+    (:class:`OffPolicyHParams`' then SAC's own)."""
 
-    lr: jax.Array
-    gamma: jax.Array
-    tau: jax.Array
-    max_grad_norm: jax.Array
     alpha_init: jax.Array
     target_entropy_scale: jax.Array
     discrete_target_entropy: jax.Array

@@ -146,6 +146,17 @@ def validate_off_policy(config: OffPolicyConfig) -> None:
         config.fail("env_id", "needs finite action bounds (actions are rescaled from [-1, 1])")
 
 
+@struct.dataclass
+class OffPolicyHParams:
+    """The hyperparameter leaves of :class:`OffPolicyConfig`'s fields (float32 scalars, ``[S]``
+    under vmap); an algorithm's ``HParams`` derives from it and adds its own after them."""
+
+    lr: jax.Array
+    gamma: jax.Array
+    tau: jax.Array
+    max_grad_norm: jax.Array
+
+
 class Setup(NamedTuple):
     """The static pieces of a run, built from its config by :func:`make_setup`."""
 

@@ -5,7 +5,12 @@ returns and lengths (:func:`evaluate_policy`) and one recorded episode (:func:`r
 from __future__ import annotations
 
 from rljax.learning.episodes import Policy, ProgramCache
-from rljax.train.sac.off_policy import TrainState, box_policy, evaluation_hooks, make_setup
+from rljax.train.sac.off_policy import (
+    TrainState,
+    deterministic_policy,
+    evaluation_hooks,
+    make_setup,
+)
 from rljax.train.td3.config import Config
 from rljax.train.td3.training import make_networks
 
@@ -17,7 +22,7 @@ def episode_policy(config: Config, state: TrainState) -> Policy:
     """One environment's deterministic ``policy(key, env_state, obs) -> action [A]`` of a
     trained ``state`` (one seed), for :mod:`rljax.learning.episodes`: no exploration noise."""
     actor, _ = make_networks(config, make_setup(config).action_dim)
-    return box_policy(config, state, actor.apply)
+    return deterministic_policy(config, state, actor.apply)
 
 
 evaluate_policy, record_episode = evaluation_hooks(_PROGRAMS, episode_policy)

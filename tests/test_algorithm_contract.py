@@ -73,7 +73,30 @@ def _dqn():
     return config, {"seeds": 2}
 
 
-TINY = {"ppo": _ppo, "mappo": _mappo, "alphazero": _alphazero, "pqn": _pqn, "dqn": _dqn}
+def _sac():
+    from rljax.train import sac
+
+    config = sac.Config(
+        total_timesteps=256, num_envs=2, train_freq=32, buffer_size=256, batch_size=32,
+        learning_starts=64, hidden_sizes=(16, 16),
+    )  # fmt: skip
+    return config, {"seeds": 2}
+
+
+def _td3():
+    from rljax.train import td3
+
+    config = td3.Config(
+        total_timesteps=256, num_envs=2, train_freq=32, buffer_size=256, batch_size=32,
+        learning_starts=64, hidden_sizes=(16, 16),
+    )  # fmt: skip
+    return config, {"seeds": 2}
+
+
+TINY = {
+    "ppo": _ppo, "mappo": _mappo, "alphazero": _alphazero, "pqn": _pqn, "dqn": _dqn,
+    "sac": _sac, "td3": _td3,
+}  # fmt: skip
 ALGORITHMS = registry.names()
 
 

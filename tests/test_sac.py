@@ -16,8 +16,6 @@ import toy_envs  # noqa: F401  (registers ToyTimeLimitContinuous-v0)
 from rljax import configs, train
 from rljax.train import sac
 
-train.register("sac", "rljax.train.sac")
-
 GAMMA = 0.9
 MAX_STEPS = 5
 

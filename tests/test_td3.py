@@ -15,8 +15,6 @@ from rljax import configs, train
 from rljax.train import td3
 from rljax.train.sac.off_policy import make_setup
 
-train.register("td3", "rljax.train.td3")
-
 GAMMA = 0.9
 MAX_STEPS = 5
 

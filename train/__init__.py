@@ -18,6 +18,8 @@ _MODULES: dict[str, str] = {
     "alphazero": "rljax.train.alphazero",
     "pqn": "rljax.train.pqn",
     "dqn": "rljax.train.dqn",
+    "sac": "rljax.train.sac",
+    "td3": "rljax.train.td3",
 }
 
 

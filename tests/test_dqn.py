@@ -23,7 +23,7 @@ def toy_config(**overrides):
     base = dict(
         env_id="ToyTimeLimit-v0", num_envs=2, train_freq=16, gradient_steps=1, buffer_size=64,
         batch_size=64, learning_starts=0, total_timesteps=64, hidden_sizes=(8,), gamma=GAMMA,
-        n_step=3, env_kwargs={"max_steps": MAX_STEPS},
+        n_step=3, env_kwargs={"max_steps_in_episode": MAX_STEPS},
     )  # fmt: skip
     return dqn.Config(**{**base, **overrides})
 
@@ -45,7 +45,7 @@ def truncating():
 
 @pytest.fixture(scope="module")
 def terminating():
-    config = toy_config(env_kwargs={"max_steps": MAX_STEPS, "terminal_step": 3})
+    config = toy_config(env_kwargs={"max_steps_in_episode": MAX_STEPS, "terminal_step": 3})
     return config, *collected(config)
 
 

@@ -173,7 +173,7 @@ def test_update_targets_bootstrap_truncation_from_the_final_observation(terminal
         num_minibatches=2,
         gamma=0.9,
         gae_lambda=0.8,
-        env_kwargs=(("max_steps", 5), ("terminal_step", terminal_step)),
+        env_kwargs=(("max_steps_in_episode", 5), ("terminal_step", terminal_step)),
     )
     setup = ppo.make_setup(config)
     state = ppo.make_init(config)(jax.random.key(0))
@@ -214,7 +214,7 @@ def test_reward_scaling_and_observation_normalisation_in_the_targets():
         gae_lambda=0.8,
         normalize_obs=True,
         normalize_reward=True,
-        env_kwargs=(("max_steps", 5),),
+        env_kwargs=(("max_steps_in_episode", 5),),
     )
     setup = ppo.make_setup(config)
     state = ppo.make_init(config)(jax.random.key(0))

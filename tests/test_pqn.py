@@ -132,7 +132,7 @@ def test_update_targets_bootstrap_truncation_from_the_final_observation(terminal
     config = pqn.Config(
         env_id="ToyTimeLimit-v0", num_envs=2, num_steps=12, total_timesteps=24,
         num_minibatches=2, gamma=gamma, q_lambda=lam, reward_scale=scale,
-        env_kwargs=(("max_steps", max_steps), ("terminal_step", terminal_step)),
+        env_kwargs=(("max_steps_in_episode", max_steps), ("terminal_step", terminal_step)),
     )  # fmt: skip
     setup = pqn.make_setup(config)
     hparams = config.hparams()

@@ -24,7 +24,7 @@ def toy_config(**overrides):
     base = dict(
         env_id="ToyTimeLimitContinuous-v0", num_envs=2, train_freq=16, buffer_size=64,
         batch_size=64, learning_starts=16, total_timesteps=64, hidden_sizes=(8,), gamma=GAMMA,
-        alpha_init=0.3, noise_repeat=4, env_kwargs={"max_steps": MAX_STEPS},
+        alpha_init=0.3, noise_repeat=4, env_kwargs={"max_steps_in_episode": MAX_STEPS},
     )  # fmt: skip
     return sac.Config(**{**base, **overrides})
 
@@ -54,7 +54,7 @@ def truncating():
 
 @pytest.fixture(scope="module")
 def terminating():
-    config = toy_config(env_kwargs={"max_steps": MAX_STEPS, "terminal_step": 3})
+    config = toy_config(env_kwargs={"max_steps_in_episode": MAX_STEPS, "terminal_step": 3})
     return config, *collected(config)
 
 

@@ -23,7 +23,8 @@ def toy_config(**overrides):
     base = dict(
         env_id="ToyTimeLimitContinuous-v0", num_envs=2, train_freq=16, buffer_size=64,
         batch_size=64, learning_starts=0, total_timesteps=64, hidden_sizes=(8,), gamma=GAMMA,
-        target_policy_noise=0.4, target_noise_clip=0.3, env_kwargs={"max_steps": MAX_STEPS},
+        target_policy_noise=0.4, target_noise_clip=0.3,
+        env_kwargs={"max_steps_in_episode": MAX_STEPS},
     )  # fmt: skip
     return td3.Config(**{**base, **overrides})
 
@@ -50,7 +51,7 @@ def truncating():
 
 @pytest.fixture(scope="module")
 def terminating():
-    config = toy_config(env_kwargs={"max_steps": MAX_STEPS, "terminal_step": 3})
+    config = toy_config(env_kwargs={"max_steps_in_episode": MAX_STEPS, "terminal_step": 3})
     return config, *collected(config)
 
 

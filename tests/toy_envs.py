@@ -3,7 +3,8 @@
 ``ToyTimeLimit-v0`` (two discrete actions) and ``ToyTimeLimitContinuous-v0`` (one action in
 ``[-1, 1]``) count steps: the observation after ``t`` steps is ``[t / max_steps, 1 - t /
 max_steps]`` (float32 ``[2]``), the reward of step ``t`` (counted from 0) is ``1 + 0.1 t`` whatever
-the action, and the episode is truncated after ``max_steps`` steps. With ``terminal_step > 0`` it
+the action, and the episode is truncated after ``max_steps`` steps (the parameter
+``max_steps_in_episode``, named as in the other environments). With ``terminal_step > 0`` it
 terminates instead at that step (a true end: no bootstrap). Every observation is distinct within
 an episode, and the final observation of a truncated episode (``t = max_steps``) is never a reset
 observation (``t = 0``), so a learner that bootstraps a truncation from the reset observation, or
@@ -29,7 +30,7 @@ class ToyState:
 
 @struct.dataclass
 class ToyParams:
-    max_steps: int = 5
+    max_steps_in_episode: int = 5
     terminal_step: int = 0  # > 0: terminate (not truncate) at this step
 
 
@@ -56,14 +57,14 @@ class ToyTimeLimit(Environment[ToyState, ToyParams]):
 
     def reset_env(self, key: jax.Array, params: ToyParams) -> tuple[jax.Array, ToyState]:
         time = jnp.zeros((), jnp.int32)
-        return toy_obs(time, params.max_steps), ToyState(time=time)
+        return toy_obs(time, params.max_steps_in_episode), ToyState(time=time)
 
     def step_env(self, key, state: ToyState, action, params: ToyParams):
         reward = toy_reward(state.time)
         time = state.time + 1
         terminated = (params.terminal_step > 0) & (time >= params.terminal_step)
-        truncated = (time >= params.max_steps) & ~terminated
-        obs = toy_obs(time, params.max_steps)
+        truncated = (time >= params.max_steps_in_episode) & ~terminated
+        obs = toy_obs(time, params.max_steps_in_episode)
         return obs, ToyState(time=time), reward, terminated, truncated, {}
 
     def observation_space(self, params: ToyParams) -> spaces.Box:

@@ -45,15 +45,8 @@ import numpy as np
 import optax
 
 from rljax.benchmarking import emit
-from rljax.learning.replay import (
-    BRANCH,
-    SAMPLERS,
-    Replay,
-    make_replay,
-    row_prefix,
-    row_sums,
-    wide_levels,
-)
+from rljax.learning.replay import SAMPLERS, Replay, make_replay
+from rljax.learning.sum_trees import BRANCH, row_prefix, row_sums, wide_levels
 from rljax.networks import MLP
 
 CAPACITY, NUM_ENVS, BATCH, OBS, ACTIONS = 100_000, 4, 128, 4, 2
@@ -404,7 +397,7 @@ def probabilities_wide(sums: tuple) -> np.ndarray:
 
 def probabilities_binary(nodes: np.ndarray, depth: int) -> np.ndarray:
     """The probability of each leaf of a binary tree in flashbax's layout, queries in real
-    arithmetic, descending as :func:`rljax.learning.replay.sample_leaves` does."""
+    arithmetic, descending as :func:`rljax.learning.sum_trees.sample_leaves` does."""
     nodes = np.asarray(nodes, np.float64)
     prob, width = np.ones(1), nodes[:1]
     for level in range(depth):

@@ -12,16 +12,8 @@ import numpy as np
 import pytest
 
 from rljax import checkpoint
-from rljax.learning.replay import (
-    BRANCH,
-    ReplaySample,
-    level_sizes,
-    linear_schedule,
-    make_replay,
-    sample_wide,
-    set_wide,
-    wide_levels,
-)
+from rljax.learning.replay import ReplaySample, linear_schedule, make_replay
+from rljax.learning.sum_trees import BRANCH, level_sizes, sample_wide, set_wide, wide_levels
 
 EXAMPLE = {"env": jnp.int32(0), "t": jnp.int32(0), "obs": jnp.zeros(4, jnp.float32)}
 

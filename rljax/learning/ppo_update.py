@@ -2,11 +2,10 @@
 
 - :func:`ppo_loss`: the clipped surrogate, the (optionally clipped) value loss and the entropy
   bonus of one minibatch, with its diagnostics;
-- :func:`optimise`: one update's epochs of shuffled minibatches at the annealed learning rate;
-- :func:`update_metrics`: one update's metrics (loss diagnostics, episodes finished, episode
-  means, learning rate, environment steps);
-- :func:`make_chunk` and :func:`make_run`: updates scanned into a chunk, and init plus one chunk
-  into a whole run.
+- :func:`optimise`: one update's epochs of shuffled minibatches at the annealed learning rate.
+
+The scan of updates into chunks and whole runs, and one update's metrics, serve every algorithm
+and live in :mod:`rljax.learning.updates`.
 
 ``config`` is a :class:`rljax.train.ppo.CommonConfig` (or anything with its fields and
 ``batch_size``, ``num_updates``, ``hparams()``); ``hparams`` a :class:`rljax.train.ppo.HParams`
@@ -92,57 +91,3 @@ def optimise(
         num_minibatches=config.num_minibatches,
     )
     return params, opt_state, key, aux, lr
-
-
-def update_metrics(
-    config: Any,
-    aux: dict[str, jax.Array],
-    lr: jax.Array,
-    update_step: jax.Array,
-    episode_done: jax.Array,
-    **per_step: jax.Array,
-) -> dict[str, jax.Array]:
-    """One update's metrics: the means of ``aux`` (loss diagnostics ``[epochs, minibatches]``),
-    ``episodes_finished``, ``lr``, ``env_steps``, and for each ``per_step`` array ``[T, B]`` its
-    mean over the steps that finished an episode (``episode_done [T, B]``; NaN if none did)."""
-    finished = episode_done.astype(jnp.float32)
-    num_finished = finished.sum()
-    mean_over_finished = lambda x: jnp.where(
-        num_finished > 0, (x * finished).sum() / jnp.maximum(num_finished, 1.0), jnp.nan
-    )
-    metrics = {name: jnp.mean(value) for name, value in aux.items()}
-    metrics.update({name: mean_over_finished(x) for name, x in per_step.items()})
-    metrics.update(
-        episodes_finished=num_finished,
-        lr=jnp.asarray(lr, jnp.float32),
-        env_steps=(update_step + 1) * config.batch_size,
-    )
-    return metrics
-
-
-def make_chunk(
-    config: Any, update: Callable[[Any, Any], tuple[Any, dict]], num_updates: int
-) -> Callable[..., tuple[Any, dict]]:
-    """``chunk(state, hparams=None) -> (state, metrics)``: ``num_updates`` calls of
-    ``update(state, hparams) -> (state, metrics)`` in one ``lax.scan``, each metric stacked to
-    ``[num_updates]``; ``hparams`` defaults to ``config.hparams()``."""
-
-    def chunk(state: Any, hparams: Any = None):
-        hparams = config.hparams() if hparams is None else hparams
-        return jax.lax.scan(lambda s, _: update(s, hparams), state, None, num_updates)
-
-    return chunk
-
-
-def make_run(
-    init: Callable[..., Any], chunk: Callable[..., tuple[Any, dict]], result: Callable[..., Any]
-) -> Callable[..., Any]:
-    """``train(key, hparams=None) -> result(params, metrics, state)``: ``init`` then one ``chunk``
-    of every update (a whole run, ready for ``jit`` and ``vmap``)."""
-
-    def train(key: jax.Array, hparams: Any = None) -> Any:
-        state = init(key, hparams)
-        state, metrics = chunk(state, hparams)
-        return result(state.params, metrics, state)
-
-    return train

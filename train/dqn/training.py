@@ -18,7 +18,7 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 
-from rljax.learning import optim, ppo_update, q_learning
+from rljax.learning import optim, q_learning, updates
 from rljax.learning.replay import linear_schedule
 from rljax.q_networks import NOISE
 from rljax.train.dqn.config import Config, HParams
@@ -67,13 +67,13 @@ def make_update_chunk(config: Config, num_updates: int) -> Callable[..., tuple[T
 
     ``metrics`` maps each of :data:`METRIC_NAMES` to a ``[num_updates]`` array.
     """
-    return ppo_update.make_chunk(config, make_update(config, make_setup(config)), num_updates)
+    return updates.make_chunk(config, make_update(config, make_setup(config)), num_updates)
 
 
 def make_train(config: Config) -> Callable[..., TrainResult]:
     """``train(key, hparams=None) -> TrainResult``: a whole run, ready for ``jit`` and ``vmap``."""
     init = make_init(config)
-    return ppo_update.make_run(init, make_update_chunk(config, config.num_updates), TrainResult)
+    return updates.make_run(init, make_update_chunk(config, config.num_updates), TrainResult)
 
 
 def epsilon_at(config: Config, hparams: HParams, env_steps: jax.Array) -> jax.Array:
@@ -151,8 +151,8 @@ def make_learn(config: Config, setup: Setup) -> Callable[..., tuple]:
             params, sample.steps, target, sample.weights, hparams, key_online
         )
         optimizer = optim.make_optimizer(hparams.max_grad_norm, config.adam_eps)
-        updates, opt_state = optimizer.update(grads, opt_state, params)
-        params = jax.tree.map(lambda p, u: p - hparams.lr * u, params, updates)
+        param_updates, opt_state = optimizer.update(grads, opt_state, params)
+        params = jax.tree.map(lambda p, u: p - hparams.lr * u, params, param_updates)
         grad_step = grad_step + 1
         if config.target_update == "polyak":
             target_params = q_learning.polyak_update(params, target_params, hparams.tau)

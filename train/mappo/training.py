@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
-from rljax.learning import distributions, optim, ppo_update, returns
+from rljax.learning import distributions, optim, ppo_update, returns, updates
 from rljax.learning.running_stats import RunningMeanStd
 from rljax.train.mappo.config import Config
 from rljax.train.mappo.groups import (
@@ -79,13 +79,13 @@ def make_update_chunk(config: Config, num_updates: int) -> Callable[..., tuple[T
 
     ``metrics`` maps each of :data:`METRIC_NAMES` to a ``[num_updates]`` array.
     """
-    return ppo_update.make_chunk(config, make_update(config, make_setup(config)), num_updates)
+    return updates.make_chunk(config, make_update(config, make_setup(config)), num_updates)
 
 
 def make_train(config: Config) -> Callable[..., TrainResult]:
     """``train(key, hparams=None) -> TrainResult``: a whole run, ready for ``jit`` and ``vmap``."""
     init = make_init(config)
-    return ppo_update.make_run(init, make_update_chunk(config, config.num_updates), TrainResult)
+    return updates.make_run(init, make_update_chunk(config, config.num_updates), TrainResult)
 
 
 def critic_value_inputs(
@@ -227,7 +227,7 @@ def make_update(config: Config, setup: Setup) -> Callable[..., tuple[TrainState,
             obs_stats = obs_stats.update(batch.obs.reshape(T * B * n, -1))
             global_stats = global_stats.update(batch.global_state.reshape(T * B, -1))
 
-        metrics = ppo_update.update_metrics(
+        metrics = updates.update_metrics(
             config,
             aux,
             lr,

@@ -18,13 +18,15 @@ stepped through :class:`rljax.vector.VecEnv`, which draws reset states only for 
 Modules: :mod:`.config` (settings, hyperparameter leaves, presets), :mod:`.state` (train state,
 rollout transitions, metric names), :mod:`.policy` (networks and the policy distribution),
 :mod:`.training` (init, update, chunks, whole runs), :mod:`.evaluation` (the evaluation hooks).
-The loss, the epochs and the per-update metrics PPO shares with MAPPO are
-:mod:`rljax.learning.ppo_update`'s.
+The loss and the epochs PPO shares with MAPPO are :mod:`rljax.learning.ppo_update`'s; the
+per-update metrics and the scan into chunks, which every algorithm shares, are
+:mod:`rljax.learning.updates`'.
 """
 
 from __future__ import annotations
 
-from rljax.learning.ppo_update import optimise, ppo_loss, update_metrics
+from rljax.learning.ppo_update import optimise, ppo_loss
+from rljax.learning.updates import update_metrics
 from rljax.run.algorithm import Algorithm
 from rljax.train.ppo.config import PRESETS, CommonConfig, Config, HParams, validate_common
 from rljax.train.ppo.evaluation import episode_policy, evaluate_policy, record_episode

@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
-from rljax.learning import optim, ppo_update, returns
+from rljax.learning import optim, returns, updates
 from rljax.learning.q_learning import epsilon_greedy
 from rljax.train.pqn.config import Config, HParams
 from rljax.train.pqn.policy import (
@@ -163,7 +163,7 @@ def make_update(config: Config, setup: Setup) -> Callable[..., tuple[TrainState,
             update_epochs=config.update_epochs,
             num_minibatches=config.num_minibatches,
         )
-        metrics = ppo_update.update_metrics(
+        metrics = updates.update_metrics(
             config,
             aux,
             lr,
@@ -191,11 +191,11 @@ def make_update_chunk(config: Config, num_updates: int) -> Callable[..., tuple[T
 
     ``metrics`` maps each of :data:`METRIC_NAMES` to a ``[num_updates]`` array.
     """
-    return ppo_update.make_chunk(config, make_update(config, make_setup(config)), num_updates)
+    return updates.make_chunk(config, make_update(config, make_setup(config)), num_updates)
 
 
 def make_train(config: Config) -> Callable[..., TrainResult]:
     """``train(key, hparams=None) -> TrainResult``: a whole run, ready for ``jit`` and ``vmap``."""
-    return ppo_update.make_run(
+    return updates.make_run(
         make_init(config), make_update_chunk(config, config.num_updates), TrainResult
     )

@@ -29,7 +29,7 @@ from flax import struct
 from rljax import spaces
 from rljax.configs import ConfigBase, field, leaf_names
 from rljax.env import make, registered_ids
-from rljax.learning import optim, ppo_update, recording
+from rljax.learning import optim, recording, updates
 from rljax.learning.actor_critic import to_box
 from rljax.learning.episodes import Policy, ProgramCache
 from rljax.learning.replay import Replay, ReplayState, make_replay
@@ -284,8 +284,8 @@ def adam_step(
     optimizer: optax.GradientTransformation = optim.make_optimizer(
         hparams.max_grad_norm, config.adam_eps
     )
-    updates, opt_state = optimizer.update(grads, opt_state, params)
-    return jax.tree.map(lambda p, u: p - hparams.lr * u, params, updates), opt_state
+    param_updates, opt_state = optimizer.update(grads, opt_state, params)
+    return jax.tree.map(lambda p, u: p - hparams.lr * u, params, param_updates), opt_state
 
 
 # explore(params, obs [N, D], noise [N, A], hparams) -> action [N, A] in [-1, 1] (Box; the
@@ -443,7 +443,7 @@ def make_chunk(
     setup = make_setup(config)
     explore, gradient_step = make_explore(config, setup), make_gradient_step(config, setup)
     update = make_update(config, setup, explore, gradient_step, aux_names, metric_names)
-    return ppo_update.make_chunk(config, update, num_updates)
+    return updates.make_chunk(config, update, num_updates)
 
 
 def evaluation_hooks(

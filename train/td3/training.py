@@ -23,7 +23,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from rljax.learning import ppo_update, q_learning
+from rljax.learning import q_learning, updates
 from rljax.learning.actor_critic import DeterministicActor, TwinCritic, bootstrap_target
 from rljax.train.sac import off_policy
 from rljax.train.sac.off_policy import (
@@ -164,4 +164,4 @@ def make_update_chunk(config: Config, num_updates: int) -> Callable[..., tuple[T
 def make_train(config: Config) -> Callable[..., TrainResult]:
     """``train(key, hparams=None) -> TrainResult``: a whole run, ready for ``jit`` and ``vmap``."""
     chunk = make_update_chunk(config, config.num_updates)
-    return ppo_update.make_run(make_init(config), chunk, TrainResult)
+    return updates.make_run(make_init(config), chunk, TrainResult)

@@ -12,8 +12,8 @@ import pytest
 import toy_envs  # noqa: F401  (registers ToyTimeLimitContinuous-v0)
 
 from rljax import configs, train
+from rljax.learning.off_policy import make_setup
 from rljax.train import td3
-from rljax.train.sac.off_policy import make_setup
 
 GAMMA = 0.9
 MAX_STEPS = 5

@@ -22,16 +22,16 @@ learns, but no preset claims a target.
 
 Modules: :mod:`.config` (settings, leaves, presets), :mod:`.policy` (networks, the squashed
 policy), :mod:`.training` (targets, gradient step, init, chunks, whole runs),
-:mod:`.evaluation` (the evaluation hooks), and :mod:`.off_policy`, what SAC shares with
-:mod:`rljax.train.td3` (common settings, setup, train state, the collect-add-learn update).
+:mod:`.evaluation` (the evaluation hooks). What SAC shares with :mod:`rljax.train.td3` (common
+settings, setup, train state, the collect-add-learn update) is :mod:`rljax.learning.off_policy`.
 """
 
 from __future__ import annotations
 
+from rljax.learning.off_policy import OffPolicyConfig, Setup, TrainState, Transition, make_setup
 from rljax.run.algorithm import Algorithm
 from rljax.train.sac.config import PRESETS, Config, HParams
 from rljax.train.sac.evaluation import episode_policy, evaluate_policy, record_episode
-from rljax.train.sac.off_policy import OffPolicyConfig, Setup, TrainState, Transition, make_setup
 from rljax.train.sac.policy import greedy_action, make_networks, sample_action
 from rljax.train.sac.training import (
     METRIC_NAMES,

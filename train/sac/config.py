@@ -10,7 +10,7 @@ import jax
 from flax import struct
 
 from rljax.configs import field
-from rljax.train.sac.off_policy import OffPolicyConfig, OffPolicyHParams, validate_off_policy
+from rljax.learning.off_policy import OffPolicyConfig, OffPolicyHParams, validate_off_policy
 
 
 @dataclasses.dataclass(frozen=True)

@@ -6,13 +6,13 @@ its episodes' returns and lengths (:func:`evaluate_policy`) and one recorded epi
 from __future__ import annotations
 
 from rljax.learning.episodes import Policy, ProgramCache
-from rljax.train.sac.config import Config
-from rljax.train.sac.off_policy import (
+from rljax.learning.off_policy import (
     TrainState,
     deterministic_policy,
     evaluation_hooks,
     make_setup,
 )
+from rljax.train.sac.config import Config
 from rljax.train.sac.policy import greedy_action, make_networks
 
 # Jitted evaluation programs, one per static config and settings (rljax eval calls repeatedly).

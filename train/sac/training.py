@@ -14,7 +14,7 @@ One gradient step (:func:`make_gradient_step`, in SB3's order):
 4. the target critics move towards the critics by Polyak averaging (``tau``).
 
 The update around it (collect, add, learn after ``learning_starts``) is
-:func:`rljax.train.sac.off_policy.make_update`'s.
+:func:`rljax.learning.off_policy.make_update`'s.
 """
 
 from __future__ import annotations
@@ -25,11 +25,9 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 
-from rljax.learning import q_learning, updates
+from rljax.learning import off_policy, q_learning, updates
 from rljax.learning.actor_critic import bootstrap_target
-from rljax.train.sac import off_policy
-from rljax.train.sac.config import Config, HParams
-from rljax.train.sac.off_policy import (
+from rljax.learning.off_policy import (
     Setup,
     TrainResult,
     TrainState,
@@ -39,6 +37,7 @@ from rljax.train.sac.off_policy import (
     init_state,
     make_setup,
 )
+from rljax.train.sac.config import Config, HParams
 from rljax.train.sac.policy import categorical_terms, make_networks, sample_action
 
 AUX_NAMES = ("critic_loss", "actor_loss", "alpha", "entropy", "q_mean")

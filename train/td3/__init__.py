@@ -16,7 +16,7 @@ Box. A transition stores the episode's own final observation and bootstraps unle
 Modules: :mod:`.config` (settings, leaves, presets), :mod:`.training` (networks, targets,
 gradient step, init, chunks, whole runs), :mod:`.evaluation` (the evaluation hooks). The
 settings, setup, train state and collect-add-learn update it shares with SAC are
-:mod:`rljax.train.sac.off_policy`'s, the networks :mod:`rljax.learning.actor_critic`'s.
+:mod:`rljax.learning.off_policy`'s, the networks :mod:`rljax.learning.actor_critic`'s.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ returns and lengths (:func:`evaluate_policy`) and one recorded episode (:func:`r
 from __future__ import annotations
 
 from rljax.learning.episodes import Policy, ProgramCache
-from rljax.train.sac.off_policy import (
+from rljax.learning.off_policy import (
     TrainState,
     deterministic_policy,
     evaluation_hooks,

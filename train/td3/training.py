@@ -12,7 +12,7 @@ One gradient step (:func:`make_gradient_step`, as in SB3):
 
 Acting adds ``N(0, exploration_noise^2)`` to the policy's action, clipped to ``[-1, 1]``. The
 update around it (collect, add, learn after ``learning_starts``) is
-:func:`rljax.train.sac.off_policy.make_update`'s.
+:func:`rljax.learning.off_policy.make_update`'s.
 """
 
 from __future__ import annotations
@@ -23,10 +23,9 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from rljax.learning import q_learning, updates
+from rljax.learning import off_policy, q_learning, updates
 from rljax.learning.actor_critic import DeterministicActor, TwinCritic, bootstrap_target
-from rljax.train.sac import off_policy
-from rljax.train.sac.off_policy import (
+from rljax.learning.off_policy import (
     Setup,
     TrainResult,
     TrainState,

@@ -14,6 +14,7 @@ _BUILTIN = {
         "rljax.envs.mountain_car_continuous:MountainCarContinuous",
         "rljax.envs.mountain_car_continuous:MountainCarRenderer",
     ),
+    "Acrobot-v1": ("rljax.envs.acrobot:Acrobot", "rljax.envs.acrobot:AcrobotRenderer"),
     "GridWorld-v0": ("rljax.envs.grid_world:GridWorld", "rljax.envs.grid_world:GridWorldRenderer"),
     "EnergyManagement-v0": (
         "rljax.envs.energy_management:EnergyManagement",

@@ -122,6 +122,7 @@ def test_whole_state_space_matches_gymnasium_in_float32(env_params, batch_step, 
     states, actions, (g_obs, g_state, g_reward, g_terminated) = whole_space_sample
     obs, state, reward, terminated, truncated, _ = batch_step(states, actions, params)
     ours = _our_state(state)
+    assert np.all(np.abs(ours[:, :2]) <= np.float32(np.pi))  # wrapped
     # Most transitions agree to float32 precision; the tail is the sensitivity the module
     # docstring measures (velocities near the bounds, where the one-step map is steep).
     velocity_error = np.abs(ours[:, 2:] - g_state[:, 2:])

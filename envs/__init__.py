@@ -14,6 +14,10 @@ _BUILTIN = {
         "rljax.envs.mountain_car_continuous:MountainCarContinuous",
         "rljax.envs.mountain_car_continuous:MountainCarRenderer",
     ),
+    "MountainCar-v0": (
+        "rljax.envs.mountain_car:MountainCar",
+        "rljax.envs.mountain_car:DiscreteMountainCarRenderer",
+    ),
     "Acrobot-v1": ("rljax.envs.acrobot:Acrobot", "rljax.envs.acrobot:AcrobotRenderer"),
     "GridWorld-v0": ("rljax.envs.grid_world:GridWorld", "rljax.envs.grid_world:GridWorldRenderer"),
     "EnergyManagement-v0": (

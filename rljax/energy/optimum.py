@@ -208,6 +208,36 @@ class Split(NamedTuple):
     from_next: jax.Array  # [L] bool
 
 
+def merge_by_slope(
+    lengths: jax.Array, slopes: jax.Array, new_lengths: jax.Array, new_slopes: jax.Array
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """The pieces of positive length of both sets in one sequence sorted by slope, in arrays as
+    long as ``lengths [L]``: ``(lengths [L], slopes [L], from_first [L] bool)``, the unused tail
+    of length 0.
+
+    ``lengths, slopes [L]`` are already in slope order among their positive-length pieces (a
+    merge's output, cut), ``new_* [K]`` are a handful; the positive-length pieces of both together
+    must fit in ``L``. Each piece's place is its rank (O(L K) comparisons, no sort of the long
+    array): ties put the first set's piece first.
+    """
+    size = lengths.shape[0]
+    new_key = jnp.where(new_lengths > 0, new_slopes, jnp.inf)
+    _, new_lengths, new_slopes = jax.lax.sort((new_key, new_lengths, new_slopes), num_keys=1)
+    kept, new_kept = lengths > 0, new_lengths > 0
+    order = jnp.cumsum(kept) - 1  # place among the first set's kept pieces
+    new_order = jnp.cumsum(new_kept) - 1
+    new_below = (new_kept[None, :] & (new_slopes[None, :] < slopes[:, None])).sum(axis=1)
+    first_not_above = (kept[None, :] & (slopes[None, :] <= new_slopes[:, None])).sum(axis=1)
+    place = jnp.where(kept, order + new_below, size)  # size: out of range, dropped
+    new_place = jnp.where(new_kept, new_order + first_not_above, size)
+    out_lengths = jnp.zeros(size).at[place].set(lengths, mode="drop")
+    out_lengths = out_lengths.at[new_place].set(new_lengths, mode="drop")
+    out_slopes = jnp.zeros(size).at[place].set(slopes, mode="drop")
+    out_slopes = out_slopes.at[new_place].set(new_slopes, mode="drop")
+    from_first = jnp.zeros(size, jnp.bool_).at[place].set(True, mode="drop")
+    return out_lengths, out_slopes, from_first
+
+
 def bellman(
     next_value: PiecewiseLinear,
     problem: Problem,
@@ -226,24 +256,16 @@ def bellman(
     low, cost_low, lengths, slopes = stage_pieces(problem, net_load, import_price, export_price)
     high = low + jnp.sum(lengths)
     cost_high = cost_low + jnp.sum(lengths * slopes)
-    size = next_value.lengths.shape[0]
-    merged_lengths = jnp.concatenate([next_value.lengths, lengths[::-1]])
-    merged_slopes = jnp.concatenate([next_value.slopes, -slopes[::-1]])
-    from_next = jnp.arange(size + STAGE_PIECES) < size
-    # Pieces of length 0 sort last and are dropped: at most `size` have a length (the caller's
-    # sizing), so the merge fits the same arrays.
-    key = jnp.where(merged_lengths > 0, merged_slopes, jnp.inf)
-    _, merged_lengths, merged_slopes, from_next = jax.lax.sort(
-        (key, merged_lengths, merged_slopes, from_next), num_keys=1
+    merged_lengths, merged_slopes, from_next = merge_by_slope(
+        next_value.lengths, next_value.slopes, lengths[::-1], -slopes[::-1]
     )
-    merged_lengths, merged_slopes = merged_lengths[:size], merged_slopes[:size]
     ends = -high + jnp.cumsum(merged_lengths)
     starts = ends - merged_lengths
     left_of_zero = jnp.minimum(ends, 0.0) - jnp.minimum(starts, 0.0)
     value_at_zero = next_value.value_at_zero + cost_high + jnp.sum(left_of_zero * merged_slopes)
     capacity = problem.capacity
     kept = jnp.clip(ends, 0.0, capacity) - jnp.clip(starts, 0.0, capacity)
-    split = Split(starts, merged_lengths, from_next[:size])
+    split = Split(starts, merged_lengths, from_next)
     return PiecewiseLinear(value_at_zero, kept, merged_slopes), split
 
 

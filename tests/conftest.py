@@ -2,7 +2,9 @@
 
 Several tests build the same program afresh (a CLI run and its resume, a player rebuilt from a
 checkpoint). A persistent compilation cache in a fresh temporary directory lets the second build
-reuse the first one's executable within this session; nothing is kept between sessions.
+reuse the first one's executable within this session; nothing is kept between sessions. Under
+pytest-xdist (pyproject's addopts) each worker process makes its own directory: its files run
+there whole (``--dist loadfile``), and no worker reads an entry another one is still writing.
 """
 
 import os

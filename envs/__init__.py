@@ -24,6 +24,10 @@ _BUILTIN = {
         "rljax.envs.energy_management:EnergyManagement",
         "rljax.envs.energy_management:EnergyManagementRenderer",
     ),
+    "EnergyManagement-v1": (
+        "rljax.envs.energy_management_v1:EnergyManagementV1",
+        "rljax.envs.energy_management_v1:EnergyManagementV1Renderer",
+    ),
     "TicTacToe-v0": ("rljax.envs.tic_tac_toe:TicTacToe", None),
     "ConnectFour-v0": ("rljax.envs.connect_four:ConnectFour", None),
     "TreasureHunt-v0": (

@@ -1,12 +1,15 @@
-"""Days of EnergyManagement-v0 as optimisation problems (:class:`rljax.energy.optimum.Problem`)."""
+"""Episodes of EnergyManagement-v0 and -v1 as optimisation problems
+(:class:`rljax.energy.optimum.Problem`), for their perfect-foresight optimum."""
 
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
 
+from rljax.energy import profiles
 from rljax.energy.optimum import Problem
 from rljax.envs.energy_management import EnergyManagementParams, hourly_profile
+from rljax.envs.energy_management_v1 import battery_problem
 
 
 def problem_from_params(params: EnergyManagementParams, horizon: int | None = None) -> Problem:
@@ -28,3 +31,12 @@ def problem_from_params(params: EnergyManagementParams, horizon: int | None = No
         import_cap=as_f32(params.import_cap),
         unmet_penalty=as_f32(params.unmet_demand_penalty),
     )
+
+
+def problem_from_episode(episode_key: jax.Array, params, hours: int | None = None) -> Problem:
+    """The EnergyManagement-v1 episode reset with ``episode_key`` under ``params`` (an
+    ``EnergyManagementV1Params``) as a :class:`Problem` of ``hours`` hours (default
+    ``params.max_steps_in_episode``): the true values of every hour, as perfect foresight sees
+    them. ``jax.vmap`` over keys gives a batch of days."""
+    horizon = int(params.max_steps_in_episode) if hours is None else hours
+    return battery_problem(params, profiles.hourly_values(episode_key, horizon, params))

@@ -46,6 +46,9 @@ def test_builtin_envs_register_their_renderers():
         "MountainCarContinuous-v0",
         "GridWorld-v0",
         "EnergyManagement-v0",
+        "EnergyManagement-v1",
+        "Acrobot-v1",
+        "MountainCar-v0",
         "TreasureHunt-v0",
         "Tag-v0",
     }

@@ -66,6 +66,7 @@ ALGORITHM = Algorithm(
     "RUN_DIR/config.json, metrics.jsonl, checkpoints/, curve.png.",
     examples=(
         "rljax train td3 --preset pendulum --seeds 8",
+        "rljax train td3 --preset mountaincar --seeds 4",
         "rljax train td3 --env-id Pendulum-v1 --sweep exploration_noise=0.1,0.3",
         "rljax eval runs/Pendulum-v1-td3-20250101-120000 --episodes 10",
     ),

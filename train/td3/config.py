@@ -1,5 +1,5 @@
 """TD3's settings (:class:`Config`), the per-run hyperparameter leaves (:class:`HParams`) and the
-named configurations (:data:`PRESETS`: ``pendulum``)."""
+named configurations (:data:`PRESETS`: ``pendulum`` and ``mountaincar``)."""
 
 from __future__ import annotations
 
@@ -58,4 +58,26 @@ Config.hparams_cls = HParams
 # Through rljax.run.train on the shared 2-core CPU, 8 seeds, 20 k steps: final return (each
 # seed's last episode) -190 +- 73 (min -327), greedy -152 (min -157, 10 episodes a seed); 10 s
 # to compile, 112 s to train.
-PRESETS: dict[str, Config] = {"pendulum": Config(hidden_sizes=(64, 64))}
+# ``mountaincar``: SAC's MountainCarContinuous preset (32 env steps then 32 gradient steps, the
+# exploration noise held for the 32 steps, gamma 0.9999) with TD3's noise at 0.7 of the action
+# range. Same box under load ~9, 4 seeds, 50 k steps: greedy (10 episodes a seed) 87.3, 93.4,
+# 91.6 and 93.3, every seed at the goal; 46 s to compile, 13.4 min to train. With noise 0.5 one
+# seed of the four learned to push one way for ever (greedy -99.9), the others 93.4.
+PRESETS: dict[str, Config] = {
+    "pendulum": Config(hidden_sizes=(64, 64)),
+    "mountaincar": Config(
+        env_id="MountainCarContinuous-v0",
+        total_timesteps=50_000,
+        train_freq=32,
+        gradient_steps=32,
+        noise_repeat=32,
+        buffer_size=50_000,
+        batch_size=256,
+        learning_starts=0,
+        lr=3e-4,
+        gamma=0.9999,
+        tau=0.01,
+        exploration_noise=0.7,
+        hidden_sizes=(64, 64),
+    ),
+}

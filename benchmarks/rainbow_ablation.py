@@ -336,7 +336,7 @@ def main() -> None:
         "--groups", nargs="*", choices=GROUPS, default=list(GROUPS), help="which groups to run"
     )
     parser.add_argument(
-        "--only", nargs="*", default=None, help="config names to run, spaces optional (+per)"
+        "--only", nargs="*", default=None, help="config names to run, in this order (+per)"
     )
     parser.add_argument("--out", default=None, help="results file (JSON lines; appended)")
     parser.add_argument("--runs-dir", default="/tmp/ablation_runs", help="run directories")
@@ -365,8 +365,13 @@ def main() -> None:
     if args.quick:
         args.runs_dir = str(Path(args.runs_dir) / "quick")
     chosen = args.only or (QUICK_NAMES if args.quick else None)
-    if chosen is not None:
-        chosen = {name.replace(" ", "") for name in chosen}
+    todo = variants(args.task)
+    if chosen is not None:  # in the order given: the most wanted first when time is short
+        by_name = {name.replace(" ", ""): (g, name, o) for g, name, o in todo}
+        unknown = [c for c in chosen if c.replace(" ", "") not in by_name]
+        if unknown:
+            parser.error(f"--only: unknown {unknown}; known: {[n for _, n, _ in todo]}")
+        todo = [by_name[c.replace(" ", "")] for c in chosen]
 
     import jax
 
@@ -377,8 +382,8 @@ def main() -> None:
         flush=True,
     )
     done = {r["name"] for r in read_results(out) if r["seeds"] == args.seeds}
-    for group, name, overrides in variants(args.task):
-        if group not in args.groups or (chosen is not None and name.replace(" ", "") not in chosen):
+    for group, name, overrides in todo:
+        if group not in args.groups:
             continue
         if name in done:
             print(f"# {name}: already in {out}, skipped", flush=True)

@@ -79,6 +79,7 @@ ALGORITHM = Algorithm(
     "RUN_DIR/config.json, metrics.jsonl, checkpoints/, curve.png.",
     examples=(
         "rljax train pqn --preset cartpole --seeds 8",
+        "rljax train pqn --preset acrobot --seeds 8",
         "rljax train pqn --total-timesteps 200000 --sweep lr=3e-4,1e-3",
         "rljax train pqn --resume runs/CartPole-v1-pqn-20250101-120000",
         "rljax eval runs/CartPole-v1-pqn-20250101-120000 --episodes 10",

@@ -442,6 +442,7 @@ def main() -> None:
     parser.add_argument("cases", nargs="*", help="sac-256 sac-64 td3-256 td3-64 dqn (default: all)")
     parser.add_argument("--quick", action="store_true", help="1 seed, a fifth of the steps")
     parser.add_argument("--seeds", type=int, default=None, help="seeds per case (default 3)")
+    parser.add_argument("--steps", type=int, default=None, help="env steps of every case")
     parser.add_argument("--peers", default="sb3,sbx", help="comma-separated: sb3, sbx")
     parser.add_argument(
         "--threads",
@@ -458,6 +459,11 @@ def main() -> None:
     parser.add_argument("--floor-repeats", type=int, default=100)
     args = parser.parse_args()
     cases = make_cases(args.quick, args.seeds)
+    if args.steps:  # one step budget for every case run (a loaded box: shorter runs)
+        cases = {
+            name: case._replace(config=dataclasses.replace(case.config, total_timesteps=args.steps))
+            for name, case in cases.items()
+        }
     names = args.cases or (["sac-256", "sac-64"] if args.quick else list(cases))
     unknown = [name for name in names if name not in cases]
     if unknown:

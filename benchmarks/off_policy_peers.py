@@ -147,9 +147,13 @@ def rljax_run(case: Case, compiled: Callable, seed: int, episodes: int) -> Rljax
     return RljaxRun(run_s, int(result.state.grad_step), float(last), evaluation["returns"])
 
 
-def rljax_grad_step(case: Case, steps: int = 200, repeats: int = 5) -> dict[str, float]:
+def rljax_grad_step(
+    case: Case, steps: int = 200, repeats: int = 5, floor_thunk: Callable | None = None
+) -> dict[str, float]:
     """rljax's own gradient step alone: ``steps`` of them scanned over one fixed random batch
-    (median seconds per step over ``repeats``) and XLA's FLOP count of one."""
+    (median seconds per step over ``repeats``) and XLA's FLOP count of one. With
+    ``floor_thunk`` (one call = the floor's products of one step or cycle) each repeat is
+    followed by one floor call, so that both see the same load: ``floor_s`` is their median."""
     module = rljax_module(case.family)
     config = case.config
     setup = sac.make_setup(config)  # SAC's and TD3's (off_policy.make_setup)
@@ -178,12 +182,46 @@ def rljax_grad_step(case: Case, steps: int = 200, repeats: int = 5) -> dict[str,
     flops = flops[0] if isinstance(flops, list) else flops  # a list in older jax versions
     compiled = jax.jit(scanned).lower(learner, keys[0]).compile()
     jax.block_until_ready(compiled(learner, keys[0]))
-    times = []
+    times, floor_times = [], []
     for _ in range(repeats):
         start = time.perf_counter()
         jax.block_until_ready(compiled(learner, keys[0]))
         times.append((time.perf_counter() - start) / steps)
-    return {"s_per_step": statistics.median(times), "xla_flops": float(flops.get("flops", 0.0))}
+        if floor_thunk is not None:
+            start = time.perf_counter()
+            floor_thunk()
+            floor_times.append(time.perf_counter() - start)
+    out = {"s_per_step": statistics.median(times), "xla_flops": float(flops.get("flops", 0.0))}
+    if floor_times:
+        out["floor_s"] = statistics.median(floor_times)
+    return out
+
+
+def interleaved_floor(case: Case, rounds: int) -> None:
+    """rljax's gradient step (scans of 10) and the XLA floor's products, alternated ``rounds``
+    times: on a loaded box both then share the same load (a lone short floor burst runs near
+    full speed while minutes-long runs share the cores)."""
+    c = case.config
+    env, env_params = make(c.env_id)
+    obs_dim = int(env.observation_space(env_params).shape[0])
+    action_dim = int(env.action_space(env_params).shape[0])
+    delay = getattr(c, "policy_delay", 1)
+    gemms, per = sac_floor.step_gemms(
+        case.family, c.batch_size, obs_dim, action_dim, c.hidden_sizes, delay
+    )
+    thunk = sac_floor.xla_products(sac_floor.operands(gemms))
+    thunk()
+    step = rljax_grad_step(case, steps=10, repeats=rounds, floor_thunk=thunk)
+    sizes = "x".join(map(str, c.hidden_sizes))
+    emit(
+        f"{case.family}/hidden={sizes}/batch={c.batch_size}/grad_step_vs_xla_floor_interleaved",
+        step["s_per_step"],
+        step["floor_s"] / per,
+        "s",
+        rounds=rounds,
+        flops=sum(g.flops for g in gemms) / per,
+        load_1min=os.getloadavg()[0],
+    )
 
 
 def rljax_driver(case: Case) -> dict[str, float]:
@@ -456,6 +494,13 @@ def main() -> None:
     parser.add_argument(
         "--driver", action="store_true", help="also time seed 0 through rljax.run.train"
     )
+    parser.add_argument(
+        "--interleaved-floor",
+        type=int,
+        default=0,
+        metavar="ROUNDS",
+        help="only: rljax's gradient step against the XLA floor, alternated ROUNDS times",
+    )
     parser.add_argument("--floor-repeats", type=int, default=100)
     args = parser.parse_args()
     cases = make_cases(args.quick, args.seeds)
@@ -478,6 +523,10 @@ def main() -> None:
         f"# jax {jax.__version__} ({jax.default_backend()}), torch {torch.__version__}", flush=True
     )
     print(f"# threads: {sac_floor.blas_info()}", flush=True)
+    if args.interleaved_floor:
+        for name in names:
+            interleaved_floor(cases[name], args.interleaved_floor)
+        return
     for name in names:
         floor = not args.no_floor and name.endswith("-256")
         bench_case(cases[name], peers, args.eval_episodes, floor, args.floor_repeats, args.driver)

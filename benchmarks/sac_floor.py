@@ -159,11 +159,16 @@ def median_time(fn: Callable[[], object], repeats: int, warmup: int = 3) -> floa
     return statistics.median(times)
 
 
-def time_xla(pairs: Sequence[tuple[np.ndarray, np.ndarray]], repeats: int) -> float:
-    """Median seconds of one jitted program computing every product (all outputs consumed)."""
+def xla_products(pairs: Sequence[tuple[np.ndarray, np.ndarray]]) -> Callable[[], object]:
+    """A thunk running one jitted program that computes every product (outputs blocked on)."""
     args = [(jnp.asarray(a), jnp.asarray(b)) for a, b in pairs]
     compiled = jax.jit(lambda ps: [a @ b for a, b in ps]).lower(args).compile()
-    return median_time(lambda: jax.block_until_ready(compiled(args)), repeats)
+    return lambda: jax.block_until_ready(compiled(args))
+
+
+def time_xla(pairs: Sequence[tuple[np.ndarray, np.ndarray]], repeats: int) -> float:
+    """Median seconds of one jitted program computing every product (all outputs consumed)."""
+    return median_time(xla_products(pairs), repeats)
 
 
 def time_numpy(pairs: Sequence[tuple[np.ndarray, np.ndarray]], repeats: int) -> float:

@@ -36,7 +36,11 @@ scan of them on one fixed batch) with the FLOPs XLA counts in it.
 
 Threads: numpy's OpenBLAS, torch's MKL/OpenMP and XLA all get this box's 2 cores
 (``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``, ``MKL_NUM_THREADS`` set before import,
-``torch.set_num_threads(2)``). Prints one JSON line per measurement::
+``torch.set_num_threads(2)``). ``--threads 1`` gives numpy and torch one (XLA keeps the cores):
+on a loaded box OpenMP's busy-waiting makes 2-thread torch several times slower than 1-thread.
+``--steps`` and ``--seeds`` shorten the runs; ``--interleaved-floor ROUNDS`` only alternates
+rljax's gradient step with the XLA floor's products (both then see the same load).
+Prints one JSON line per measurement::
 
     python benchmarks/off_policy_peers.py --quick            # smoke check, about 2 minutes
     python benchmarks/off_policy_peers.py sac-256 sac-64     # SAC at 256 and 64 units

@@ -36,6 +36,25 @@ from rljax.learning.replay import Replay, ReplayState, make_replay
 from rljax.networks import ACTIVATIONS
 from rljax.vector import VecEnv, VecEnvState
 
+# The schedule SAC's and TD3's MountainCarContinuous presets share (RL Zoo's SAC one): 32 env
+# steps then 32 gradient steps, the exploration noise held for those 32 steps (in place of gSDE:
+# white noise pushes the car back and forth and never builds the momentum to the goal), gamma
+# 0.9999 for the long horizon, 64 x 64 networks.
+MOUNTAINCAR_SCHEDULE: dict[str, Any] = dict(
+    env_id="MountainCarContinuous-v0",
+    total_timesteps=50_000,
+    train_freq=32,
+    gradient_steps=32,
+    noise_repeat=32,
+    buffer_size=50_000,
+    batch_size=256,
+    learning_starts=0,
+    lr=3e-4,
+    gamma=0.9999,
+    tau=0.01,
+    hidden_sizes=(64, 64),
+)
+
 
 @dataclasses.dataclass(frozen=True)
 class OffPolicyConfig(ConfigBase):

@@ -9,7 +9,12 @@ import jax
 from flax import struct
 
 from rljax.configs import field
-from rljax.learning.off_policy import OffPolicyConfig, OffPolicyHParams, validate_off_policy
+from rljax.learning.off_policy import (
+    MOUNTAINCAR_SCHEDULE,
+    OffPolicyConfig,
+    OffPolicyHParams,
+    validate_off_policy,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,19 +70,5 @@ Config.hparams_cls = HParams
 # seed of the four learned to push one way for ever (greedy -99.9), the others 93.4.
 PRESETS: dict[str, Config] = {
     "pendulum": Config(hidden_sizes=(64, 64)),
-    "mountaincar": Config(
-        env_id="MountainCarContinuous-v0",
-        total_timesteps=50_000,
-        train_freq=32,
-        gradient_steps=32,
-        noise_repeat=32,
-        buffer_size=50_000,
-        batch_size=256,
-        learning_starts=0,
-        lr=3e-4,
-        gamma=0.9999,
-        tau=0.01,
-        exploration_noise=0.7,
-        hidden_sizes=(64, 64),
-    ),
+    "mountaincar": Config(**MOUNTAINCAR_SCHEDULE, exploration_noise=0.7),
 }

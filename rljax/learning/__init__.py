@@ -10,8 +10,15 @@
 - :mod:`~rljax.learning.episodes`: whole evaluation episodes of a policy (single- or
   multi-agent), optionally recorded for :mod:`rljax.render`;
 - :mod:`~rljax.learning.recording`: the one recorded episode ``rljax eval`` draws;
-- :mod:`~rljax.learning.ppo_update`: the clipped PPO loss, its optimisation step and per-update
-  metrics, shared by the PPO family.
+- :mod:`~rljax.learning.ppo_update`: the clipped PPO loss and its epochs, shared by the PPO
+  family;
+- :mod:`~rljax.learning.updates`: updates scanned into chunks and whole runs, and one update's
+  metrics (every algorithm);
+- :mod:`~rljax.learning.replay` and :mod:`~rljax.learning.sum_trees`: uniform and prioritised
+  replay in the train state, with exact float32 sum trees;
+- :mod:`~rljax.learning.q_learning`: the Q-learning parts (C51 projection, double Q, n-step
+  windows); :mod:`~rljax.learning.actor_critic`: the continuous actor and critics;
+- :mod:`~rljax.learning.off_policy`: the collect-add-learn skeleton SAC and TD3 share.
 
 Modules are imported on their own (``from rljax.learning import returns``); this package imports
 none of them, so using one does not load the others.

@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from classic_control_harness import padded_batch_step
 
 import rljax
 from rljax.envs.acrobot import Acrobot, AcrobotState, wrap
@@ -42,21 +43,7 @@ PAD = 4096  # every batched float32 call is padded to this size: one compilation
 def batch_step(env_params):
     """``(states [N, 4], actions [N], params, time [N] or None) -> host outputs [N]``, N <= PAD,
     through one compiled vmapped step."""
-    env, _ = env_params
-    step = jax.jit(jax.vmap(env.step, in_axes=(None, 0, 0, None)))
-
-    def run(states, actions, params, time=None):
-        n = len(states)
-        assert n <= PAD
-        time = np.zeros(n, np.int32) if time is None else np.asarray(time, np.int32)
-        padded = np.zeros((PAD, 4), np.float32)
-        padded[:n] = states
-        batch = _batch(padded, np.pad(time, (0, PAD - n)))
-        acts = jnp.asarray(np.pad(np.asarray(actions, np.int32), (0, PAD - n)))
-        out = jax.device_get(step(jax.random.key(0), batch, acts, params))
-        return jax.tree.map(lambda x: x[:n], out)
-
-    return run
+    return padded_batch_step(env_params[0], _batch, 4, PAD)
 
 
 def _batch(states: np.ndarray, time=None) -> AcrobotState:

@@ -21,7 +21,16 @@ Observation float32 ``[4 + 2 * forecast_hours]``: level / capacity, sin and cos 
 day, the share of the episode played, then the forecast made now for the next
 ``forecast_hours`` hours (:func:`rljax.energy.profiles.forecast`: exact for this hour, noisier
 further ahead) of net load / 3 kWh and import price / 0.4 $/kWh. ``info`` holds float32 scalars
-``cost``, ``grid_import`` (after the cap; negative: export), ``unmet_kwh`` and ``price``.
+``cost``, ``grid_import`` (after the cap; negative: export), ``unmet_kwh``, ``price``, and the
+constrained MDP's signal: ``constraint_cost`` (1.0 in an hour whose import passed the contracted
+cap ``contract_cap``, else 0.0) and ``cap_excess_kwh``.
+
+Two caps: ``import_cap`` is physical (the fuse: demand past it goes unmet, at ``unmet_penalty``),
+``contract_cap`` is contracted (import past it is possible, and counted as a violation in
+``constraint_cost`` rather than charged in the reward; infinite by default). With ``shield=True``
+each action is first clipped to :func:`shield_bounds`, the changes the one-step model allows
+under ``contract_cap``; no action avoids a violation only in an hour whose net load alone passes
+the cap with too little energy stored to cover it.
 Episodes end by the clock (``truncated`` after ``max_steps_in_episode`` hours: 24 for a day,
 168 for a week); ``terminated`` is always ``False``.
 """
@@ -42,6 +51,7 @@ from rljax.env import Environment, check_positive
 
 NET_LOAD_SCALE = 3.0  # kWh, observation scale
 PRICE_SCALE = 0.4  # $ / kWh
+CAP_TOLERANCE = 1e-4  # kWh past contract_cap that still counts as within it (float32 rounding)
 
 
 @struct.dataclass
@@ -65,8 +75,14 @@ class EnergyManagementV1Params(profiles.DayParams):
     charge_efficiency: float = 0.95  # round trip 0.9
     discharge_efficiency: float = 0.95
     degradation_cost: float = 0.03  # [$ / kWh] charged or discharged
-    import_cap: float = math.inf  # [kW]
+    import_cap: float = math.inf  # [kW] physical: the fuse; demand past it goes unmet
     unmet_penalty: float = 5.0  # [$ / kWh], above every price (price_cap 4)
+    # Contracted: import past it is possible but a violation, the constrained MDP's cost signal
+    # (info["constraint_cost"]), never a term of the reward.
+    contract_cap: float = math.inf  # [kW]
+    # The one-step shield: clip the action to the changes that keep this hour's import within
+    # contract_cap (shield_bounds); a leaf, so shielded and free runs share one program.
+    shield: bool = False
     max_steps_in_episode: int = 24
 
 
@@ -89,6 +105,26 @@ def battery_problem(params: EnergyManagementV1Params, hours: profiles.Hour) -> P
     )
 
 
+def shield_bounds(
+    state: EnergyManagementV1State, params: EnergyManagementV1Params, hour: profiles.Hour
+) -> tuple[jax.Array, jax.Array]:
+    """The battery-side changes ``(lowest, highest)`` [kWh] that the one-step model allows this
+    hour: the level's bounds, the power, and import within ``contract_cap``: charging no more
+    than ``charge_efficiency`` times the headroom under the cap, and, where the net load alone
+    passes the cap, discharging at least enough to bring the import down to it. Where the battery
+    holds too little for that, the set is empty and ``lowest = highest`` is the fullest discharge
+    the level allows (the least violation left)."""
+    problem = battery_problem(params, hour).replace(import_cap=params.contract_cap)
+    net_load = problem.net_load
+    lowest = jnp.maximum(-params.max_power, -state.level)
+    highest = jnp.minimum(charge_limits(problem, net_load)[1], params.capacity - state.level)
+    # Discharging ``d`` kWh from the battery brings ``d * discharge_efficiency`` to the house.
+    needed = jnp.maximum(net_load - params.contract_cap, 0.0) / params.discharge_efficiency
+    highest = jnp.where(needed > 0, jnp.minimum(highest, -needed), highest)
+    highest = jnp.maximum(highest, lowest)  # the empty set: discharge all the level allows
+    return lowest, highest
+
+
 class EnergyManagementV1(Environment[EnergyManagementV1State, EnergyManagementV1Params]):
     """A household battery on a day (or week) drawn per episode. Observation
     ``[4 + 2 * forecast_hours]`` float32."""
@@ -106,7 +142,9 @@ class EnergyManagementV1(Environment[EnergyManagementV1State, EnergyManagementV1
         return EnergyManagementV1Params()
 
     def validate_params(self, params: EnergyManagementV1Params) -> None:
-        check_positive(params, "capacity", "max_power", "import_cap", "max_steps_in_episode")
+        check_positive(
+            params, "capacity", "max_power", "import_cap", "contract_cap", "max_steps_in_episode"
+        )
         check_positive(params, "pv_peak", "scale_min", "offpeak_price")
         check_positive(
             params, "degradation_cost", "feed_in_price", "forecast_error", "demand_noise",
@@ -157,6 +195,9 @@ class EnergyManagementV1(Environment[EnergyManagementV1State, EnergyManagementV1
         problem = battery_problem(params, hour)
         low, high = charge_limits(problem, problem.net_load)
         requested = jnp.clip(action[0].astype(jnp.float32), -1.0, 1.0) * params.max_power
+        safe_low, safe_high = shield_bounds(state, params, hour)
+        shielded = jnp.clip(requested, safe_low, safe_high)
+        requested = jnp.where(params.shield, shielded, requested)
         lowest = jnp.maximum(low, -state.level)
         charge = jnp.clip(requested, lowest, jnp.minimum(high, params.capacity - state.level))
         cost = hour_cost(
@@ -164,13 +205,19 @@ class EnergyManagementV1(Environment[EnergyManagementV1State, EnergyManagementV1
         )
         exchange = grid_exchange(problem, problem.net_load, charge)
         unmet = jnp.maximum(exchange - params.import_cap, 0.0)
+        imported = exchange - unmet
+        excess = jnp.maximum(imported - params.contract_cap, 0.0)
         level = jnp.clip(state.level + charge, 0.0, params.capacity).astype(jnp.float32)
         new_state = state.replace(level=level, time=state.time + 1)
         info = {
             "cost": cost.astype(jnp.float32),
-            "grid_import": (exchange - unmet).astype(jnp.float32),
+            "grid_import": imported.astype(jnp.float32),
             "unmet_kwh": unmet.astype(jnp.float32),
             "price": problem.import_price.astype(jnp.float32),
+            # 1.0 in an hour whose import passed the contracted cap (a tolerance of 1e-4 kWh
+            # for float32 rounding at the cap); the excess itself, for reports.
+            "constraint_cost": (excess > CAP_TOLERANCE).astype(jnp.float32),
+            "cap_excess_kwh": excess.astype(jnp.float32),
         }
         truncated = new_state.time >= params.max_steps_in_episode
         return (

@@ -131,6 +131,40 @@ def test_a_week_is_seven_different_days_and_ends_after_168_hours():
     assert len({tuple(np.round(d, 5)) for d in demand}) == 7
 
 
+def test_the_contracted_cap_is_a_cost_signal_and_the_shield_keeps_within_it():
+    """Import past ``contract_cap`` is a violation (``constraint_cost`` 1.0), not a charge; the
+    shield clips random play to zero violations (no held-out day here has a net load past 4 kW)
+    and leaves play that was already within the cap as it was."""
+    env, free = make("EnergyManagement-v1", contract_cap=4.0)
+    shielded = free.replace(shield=True)
+    keys = profiles.evaluation_keys(64)
+    actions = jax.random.uniform(jax.random.key(5), (64, 24, 1), minval=-1.0, maxval=1.0)
+
+    def one(key, actions, params):
+        _, state = env.reset(key, params)
+
+        def body(state, action):
+            _, state, reward, _, _, info = env.step(key, state, action, params)
+            return state, (reward, info["constraint_cost"], info["grid_import"])
+
+        return jax.lax.scan(body, state, actions)[1]
+
+    run = jax.jit(jax.vmap(one, in_axes=(0, 0, None)))
+    reward, violation, imported = (np.asarray(x) for x in run(keys, actions, free))
+    np.testing.assert_array_equal(violation, (imported > 4.0 + 1e-4).astype(np.float32))
+    assert 0.02 < violation.mean() < 0.5  # random full-power charging does pass the cap
+    shield_reward, shield_violation, shield_import = (
+        np.asarray(x) for x in run(keys, actions, shielded)
+    )
+    assert shield_violation.sum() == 0 and shield_import.max() <= 4.0 + 1e-4
+    within = violation.sum(axis=1) == 0  # days random play kept within the cap anyway
+    assert within.any()
+    np.testing.assert_array_equal(shield_reward[within], reward[within])
+    # The cap never enters the reward: the free run's reward is the uncapped environment's.
+    uncapped = np.asarray(run(keys, actions, make("EnergyManagement-v1")[1])[0])
+    np.testing.assert_array_equal(reward, uncapped)
+
+
 @pytest.mark.parametrize(
     ("override", "field"),
     [
@@ -140,6 +174,7 @@ def test_a_week_is_seven_different_days_and_ends_after_168_hours():
         ({"initial_level": 20.0}, "initial_level"),
         ({"scale_min": 2.0}, "scale_min"),
         ({"forecast_hours": 0}, "forecast_hours"),
+        ({"contract_cap": 0.0}, "contract_cap"),
     ],
 )
 def test_bad_settings_name_the_field(override, field):

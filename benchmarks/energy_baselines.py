@@ -42,7 +42,8 @@ def main() -> None:
         ("rule", baselines.rule),
         (f"mpc_{args.mpc_hours}h", baselines.make_mpc(args.mpc_hours, env)),
     )
-    for name, policy in controllers:
+    for name, controller in controllers:
+        policy = baselines.controller_policy(controller, params)
         start = time.perf_counter()
         run = jax.jit(lambda k, policy=policy: baselines.episode_costs(policy, k, params, env))
         result = jax.tree.map(np.asarray, run(keys))

@@ -22,7 +22,8 @@ def days_and_optimum():
     return env, params, keys, np.asarray(optimum)
 
 
-def costs_of(policy, env, params, keys):
+def costs_of(controller, env, params, keys):
+    policy = baselines.controller_policy(controller, params)
     return jax.tree.map(
         np.asarray, jax.jit(lambda k: baselines.episode_costs(policy, k, params, env))(keys)
     )

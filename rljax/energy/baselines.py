@@ -23,8 +23,9 @@ from rljax.envs.energy_management_v1 import (
     EnergyManagementV1State,
     battery_problem,
 )
+from rljax.learning.episodes import Policy
 
-Policy = Callable[[EnergyManagementV1State, EnergyManagementV1Params], jax.Array]
+Controller = Callable[[EnergyManagementV1State, EnergyManagementV1Params], jax.Array]
 
 
 def idle(state: EnergyManagementV1State, params: EnergyManagementV1Params) -> jax.Array:
@@ -48,7 +49,7 @@ def rule(state: EnergyManagementV1State, params: EnergyManagementV1Params) -> ja
     return jnp.reshape(action, (1,)).astype(jnp.float32)
 
 
-def make_mpc(horizon: int = 12, env: EnergyManagementV1 | None = None) -> Policy:
+def make_mpc(horizon: int = 12, env: EnergyManagementV1 | None = None) -> Controller:
     """Model-predictive control: every hour, the exact optimum (:func:`optimum.solve`) of the
     next ``horizon`` hours as forecast now (:func:`profiles.forecast`, the forecast the agent
     observes; ``horizon`` at most the environment's ``forecast_hours``), its first change
@@ -82,31 +83,47 @@ def make_mpc(horizon: int = 12, env: EnergyManagementV1 | None = None) -> Policy
     return policy
 
 
+def controller_policy(controller: Controller, params: EnergyManagementV1Params) -> Policy:
+    """``controller`` as an episode policy ``policy(key, env_state, obs) -> action [1]``."""
+    return lambda key, state, obs: controller(state, params)
+
+
 def episode_costs(
     policy: Policy,
     keys: jax.Array,
     params: EnergyManagementV1Params,
     env: EnergyManagementV1 | None = None,
 ) -> dict[str, jax.Array]:
-    """Plays ``policy`` on the episodes reset with ``keys [N]``: ``cost [N]`` ($ per episode),
-    ``unmet_kwh [N]`` and ``peak_import [N]`` (the largest hourly grid import, kWh). Jit it
-    with ``policy`` and ``params`` closed over (or static)."""
+    """Plays the episode policy ``policy(key, env_state, obs) -> action [1]`` (a trained agent's,
+    or :func:`controller_policy`'s) on the episodes reset with ``keys [N]``, all
+    ``max_steps_in_episode`` hours: ``cost [N]`` ($ per episode), ``unmet_kwh [N]``,
+    ``peak_import [N]`` (the largest hourly grid import, kWh), ``violations [N]`` (hours whose
+    import passed ``contract_cap``: the sum of ``constraint_cost``) and ``cap_excess_kwh [N]``.
+    Jit it with ``policy`` and ``params`` closed over (or static)."""
     env = env or EnergyManagementV1()
     hours = int(params.max_steps_in_episode)
 
     def one(key):
-        _, state = env.reset(key, params)
+        obs, state = env.reset(key, params)
 
-        def body(state, _):
-            action = policy(state, params)
-            _, state, reward, _, _, info = env.step(key, state, action, params)
-            return state, (-reward, info["unmet_kwh"], info["grid_import"])
+        def body(carry, step_key):
+            obs, state = carry
+            action = policy(step_key, state, obs)
+            obs, state, reward, _, _, info = env.step(key, state, action, params)
+            figures = (
+                -reward, info["unmet_kwh"], info["grid_import"], info["constraint_cost"],
+                info["cap_excess_kwh"],
+            )  # fmt: skip
+            return (obs, state), figures
 
-        _, (cost, unmet, imported) = jax.lax.scan(body, state, None, hours)
+        step_keys = jax.random.split(jax.random.fold_in(key, 1), hours)
+        _, (cost, unmet, imported, violations, excess) = jax.lax.scan(body, (obs, state), step_keys)
         return {
             "cost": cost.sum(),
             "unmet_kwh": unmet.sum(),
             "peak_import": imported.max(),
+            "violations": violations.sum(),
+            "cap_excess_kwh": excess.sum(),
         }
 
     return jax.vmap(one)(keys)

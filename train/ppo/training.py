@@ -93,13 +93,15 @@ class Collected(NamedTuple):
     return_stats: RunningMeanStd
 
 
-def make_collect(config: Config, setup: Setup) -> Callable[..., Collected]:
-    """``collect(state, hparams, key) -> Collected``: the rollout of one update, one batched critic
-    call for the values (also of the final observations of truncated episodes) and GAE.
-
-    A truncated step's target bootstraps from ``V(final_obs)``, a terminated step's does not.
-    """
-    venv, env_params, actor, critic = (setup.venv, setup.env_params, setup.actor, setup.critic)
+def make_rollout(
+    config: Config, setup: Setup, info_keys: tuple[str, ...] = ()
+) -> Callable[..., tuple[tuple[Any, jax.Array, jax.Array], Transition, jax.Array, dict]]:
+    """``rollout(state, hparams, key) -> ((env_state, next_obs, discounted_return), batch,
+    discounted, infos)``: ``num_steps`` steps of the actor with noise drawn ahead. ``batch`` is a
+    :class:`Transition` (leaves ``[T, B, ...]``), ``discounted [T, B]`` the running discounted
+    returns (for reward scaling) and ``infos`` maps each of ``info_keys`` to that ``info`` entry
+    of every step as float32 ``[T, B]`` (a constrained MDP's ``"constraint_cost"``, say)."""
+    venv, env_params, actor = setup.venv, setup.env_params, setup.actor
     continuous = setup.continuous
 
     def rollout(state: TrainState, hparams: HParams, key: jax.Array):
@@ -135,16 +137,58 @@ def make_collect(config: Config, setup: Setup) -> Callable[..., Collected]:
                 episode_length=info["episode_length"],
                 episode_done=info["episode_done"],
             )
+            infos = {name: info[name].astype(jnp.float32) for name in info_keys}
             next_obs = next_obs.astype(jnp.float32)
             carry = (env_state, next_obs, jnp.where(done, 0.0, discounted_return))
-            return carry, (transition, discounted_return)
+            return carry, (transition, discounted_return, infos)
 
         carry = (state.env_state, state.obs, state.discounted_return)
-        carry, (batch, discounted) = jax.lax.scan(step, carry, (noise, env_keys))
-        return carry, batch, discounted
+        carry, (batch, discounted, infos) = jax.lax.scan(step, carry, (noise, env_keys))
+        return carry, batch, discounted, infos
+
+    return rollout
+
+
+def value_inputs(
+    config: Config, setup: Setup, state: TrainState, batch: Transition, next_obs: jax.Array
+) -> jax.Array:
+    """The observations one batched critic call values, normalised for the policy:
+    ``[2 * T * B + B, *obs]`` (the rollout's, the next ones, the episodes' final ones); split the
+    values with :func:`split_values`."""
+    T, B = config.num_steps, config.num_envs
+    stacked = jnp.concatenate(
+        [
+            batch.obs.reshape(T * B, -1),
+            next_obs.reshape(B, -1),
+            batch.final_obs.reshape(T * B, -1),
+        ]
+    ).reshape(2 * T * B + B, *setup.obs_shape)
+    return normalize_for_policy(config, state, stacked)
+
+
+def split_values(config: Config, values: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """A critic's values of :func:`value_inputs` as ``(value [T, B], next_value [B],
+    final_value [T, B])``."""
+    T, B = config.num_steps, config.num_envs
+    return (
+        values[: T * B].reshape(T, B),
+        values[T * B : T * B + B],
+        values[T * B + B :].reshape(T, B),
+    )
+
+
+def make_collect(config: Config, setup: Setup) -> Callable[..., Collected]:
+    """``collect(state, hparams, key) -> Collected``: the rollout of one update, one batched critic
+    call for the values (also of the final observations of truncated episodes) and GAE.
+
+    A truncated step's target bootstraps from ``V(final_obs)``, a terminated step's does not.
+    """
+    rollout = make_rollout(config, setup)
 
     def collect(state: TrainState, hparams: HParams, key: jax.Array) -> Collected:
-        (env_state, next_obs, discounted_return), batch, discounted = rollout(state, hparams, key)
+        (env_state, next_obs, discounted_return), batch, discounted, _ = rollout(
+            state, hparams, key
+        )
 
         reward = batch.reward
         return_stats = state.return_stats
@@ -154,18 +198,9 @@ def make_collect(config: Config, setup: Setup) -> Callable[..., Collected]:
 
         # One critic call over the whole rollout: values of obs[0..T-1], of the next obs and of the
         # final observations of episodes ended in the rollout.
-        T, B = config.num_steps, config.num_envs
-        stacked = jnp.concatenate(
-            [
-                batch.obs.reshape(T * B, -1),
-                next_obs.reshape(B, -1),
-                batch.final_obs.reshape(T * B, -1),
-            ]
-        ).reshape(2 * T * B + B, *setup.obs_shape)
-        values = critic.apply(state.params["critic"], normalize_for_policy(config, state, stacked))
-        value = values[: T * B].reshape(T, B)
-        next_value = values[T * B : T * B + B]
-        final_value = values[T * B + B :].reshape(T, B)
+        inputs = value_inputs(config, setup, state, batch, next_obs)
+        values = setup.critic.apply(state.params["critic"], inputs)
+        value, next_value, final_value = split_values(config, values)
         advantages, targets = returns.compute_gae(
             reward,
             value,

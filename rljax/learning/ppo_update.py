@@ -2,6 +2,7 @@
 
 - :func:`ppo_loss`: the clipped surrogate, the (optionally clipped) value loss and the entropy
   bonus of one minibatch, with its diagnostics;
+- :func:`critic_loss`: the (optionally clipped) value loss alone, for a second critic;
 - :func:`optimise`: one update's epochs of shuffled minibatches at the annealed learning rate.
 
 The scan of updates into chunks and whole runs, and one update's metrics, serve every algorithm
@@ -46,11 +47,7 @@ def ppo_loss(
     advantage = (advantage - advantage.mean()) / (advantage.std() + 1e-8)
     clipped_ratio = jnp.clip(ratio, 1.0 - hparams.clip_eps, 1.0 + hparams.clip_eps)
     policy_loss = -jnp.mean(jnp.minimum(ratio * advantage, clipped_ratio * advantage))
-    value_error = jnp.square(value - target)
-    if clip_value_loss:
-        value_clipped = old_value + jnp.clip(value - old_value, -hparams.clip_eps, hparams.clip_eps)
-        value_error = jnp.maximum(value_error, jnp.square(value_clipped - target))
-    value_loss = 0.5 * jnp.mean(value_error)
+    value_loss = critic_loss(value, old_value, target, hparams.clip_eps, clip_value_loss)
     entropy = jnp.mean(entropy)
     total = policy_loss + hparams.vf_coef * value_loss - hparams.ent_coef * entropy
     diagnostics = {
@@ -61,6 +58,23 @@ def ppo_loss(
         "clip_frac": jnp.mean((jnp.abs(ratio - 1.0) > hparams.clip_eps).astype(jnp.float32)),
     }
     return total, diagnostics
+
+
+def critic_loss(
+    value: jax.Array,
+    old_value: jax.Array,
+    target: jax.Array,
+    clip_eps: jax.Array,
+    clip_value_loss: bool,
+) -> jax.Array:
+    """Half the mean squared error of ``value [N]`` to ``target [N]``; with
+    ``clip_value_loss``, per sample the larger of that and the error of a prediction kept
+    within ``clip_eps`` of ``old_value [N]`` (PPO's value clipping)."""
+    value_error = jnp.square(value - target)
+    if clip_value_loss:
+        value_clipped = old_value + jnp.clip(value - old_value, -clip_eps, clip_eps)
+        value_error = jnp.maximum(value_error, jnp.square(value_clipped - target))
+    return 0.5 * jnp.mean(value_error)
 
 
 def optimise(

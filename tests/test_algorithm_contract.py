@@ -93,9 +93,19 @@ def _td3():
     return config, {"seeds": 2}
 
 
+def _ppo_lagrangian():
+    from rljax.train import ppo_lagrangian
+
+    config = ppo_lagrangian.Config(
+        env_id="EnergyManagement-v1", env_kwargs=(("contract_cap", 4.0),), cost_budget=0.5,
+        total_timesteps=384, num_envs=4, num_steps=24, hidden_sizes=(16, 16),
+    )  # fmt: skip
+    return config, {"seeds": 2}
+
+
 TINY = {
     "ppo": _ppo, "mappo": _mappo, "alphazero": _alphazero, "pqn": _pqn, "dqn": _dqn,
-    "sac": _sac, "td3": _td3,
+    "sac": _sac, "td3": _td3, "ppo_lagrangian": _ppo_lagrangian,
 }  # fmt: skip
 ALGORITHMS = registry.names()
 

@@ -10,7 +10,12 @@ an episode, and the final observation of a truncated episode (``t = max_steps``)
 observation (``t = 0``), so a learner that bootstraps a truncation from the reset observation, or
 not at all, gives targets that differ from ``r + gamma * V(final_obs)``.
 
-Importing this module registers both ids (tests import it for that side effect).
+``ToyConstrained-v0`` is a constrained MDP on the same clock (10 steps): action 1 earns reward
+1.0 and costs ``info["constraint_cost"] = 1.0``, action 0 earns and costs nothing. Under a
+budget ``d`` the best policy takes action 1 on ``d`` of the 10 steps (return ``d``); without the
+constraint it takes it always (return and cost 10).
+
+Importing this module registers the ids (tests import it for that side effect).
 """
 
 from __future__ import annotations
@@ -84,5 +89,23 @@ class ToyTimeLimitContinuous(ToyTimeLimit):
     continuous = True
 
 
+class ToyConstrained(ToyTimeLimit):
+    """Reward and constraint cost both equal the action (0 or 1); see the module docstring."""
+
+    @property
+    def default_params(self) -> ToyParams:
+        return ToyParams(max_steps_in_episode=10)
+
+    def step_env(self, key, state: ToyState, action, params: ToyParams):
+        obs, state, _, terminated, truncated, _ = super().step_env(key, state, action, params)
+        risky = (action == 1).astype(jnp.float32)
+        return obs, state, risky, terminated, truncated, {"constraint_cost": risky}
+
+    @property
+    def name(self) -> str:
+        return "ToyConstrained-v0"
+
+
 register("ToyTimeLimit-v0", ToyTimeLimit)
+register("ToyConstrained-v0", ToyConstrained)
 register("ToyTimeLimitContinuous-v0", ToyTimeLimitContinuous)

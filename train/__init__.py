@@ -20,6 +20,7 @@ _MODULES: dict[str, str] = {
     "dqn": "rljax.train.dqn",
     "sac": "rljax.train.sac",
     "td3": "rljax.train.td3",
+    "ppo_lagrangian": "rljax.train.ppo_lagrangian",
 }
 
 

@@ -40,7 +40,15 @@ from rljax.train.ppo.policy import (
     sample_noise,
 )
 from rljax.train.ppo.state import METRIC_NAMES, TrainResult, TrainState, Transition
-from rljax.train.ppo.training import make_init, make_train, make_update, make_update_chunk
+from rljax.train.ppo.training import (
+    make_init,
+    make_rollout,
+    make_train,
+    make_update,
+    make_update_chunk,
+    split_values,
+    value_inputs,
+)
 
 __all__ = [
     "ALGORITHM",
@@ -58,6 +66,7 @@ __all__ = [
     "log_prob_entropy",
     "make_init",
     "make_policy",
+    "make_rollout",
     "make_setup",
     "make_train",
     "make_update",
@@ -68,8 +77,10 @@ __all__ = [
     "record_episode",
     "sample",
     "sample_noise",
+    "split_values",
     "update_metrics",
     "validate_common",
+    "value_inputs",
 ]
 
 

@@ -107,3 +107,14 @@ def test_pid_lagrangian_settles_near_the_budget_where_dual_ascent_swings(toy_run
     assert np.all(np.abs(pid - 3.0) < 1.5), pid
     # Plain dual ascent lags the cost: it swings between the extremes instead.
     assert dual.max() - dual.min() > 3 * (pid.max() - pid.min()), (dual, pid)
+
+
+def test_evaluation_reports_the_episode_cost():
+    """The greedy evaluation's constraint cost is the episodes' sum: on ToyConstrained-v0 a
+    policy's return and cost are the same number (reward = cost = action)."""
+    config = dataclasses.replace(TOY, total_timesteps=16 * 20 * 2)
+    state = jax.jit(ppo_lagrangian.make_init(config))(jax.random.key(1))
+    figures = ppo_lagrangian.ALGORITHM.evaluate_policy(config, state, 8, jax.random.key(2), 10)
+    np.testing.assert_allclose(figures["mean_constraint_cost"], figures["returns"].mean())
+    rate = float((figures["returns"] > 0).mean())
+    assert figures["constraint_cost_episode_rate"] == rate

@@ -43,8 +43,11 @@ def play_episode(
     key: jax.Array,
     max_steps: int,
     record: bool = False,
+    info_sums: tuple[str, ...] = (),
 ) -> dict[str, Any]:
-    """One episode: ``{"return": float32, "length": int32, "terminated": bool}`` (scalars).
+    """One episode: ``{"return": float32, "length": int32, "terminated": bool}`` (scalars), and
+    for each name in ``info_sums`` that ``info`` entry summed over the episode's steps (float32;
+    a constrained MDP's episode cost, ``"constraint_cost"``).
 
     ``return`` sums the rewards (team 0's for a multi-agent environment), ``length`` counts the
     steps taken (at most ``max_steps``), ``terminated`` says the episode reached a true end rather
@@ -55,10 +58,10 @@ def play_episode(
     obs, env_state = env.reset(key_reset, env_params)
 
     def step(carry, key_t):
-        env_state, obs, done, ret, length, terminated_any = carry
+        env_state, obs, done, ret, length, terminated_any, sums = carry
         key_act, key_step = jax.random.split(key_t)
         action = policy(key_act, env_state, obs)
-        next_obs, next_state, reward, terminated, truncated, _ = env.step(
+        next_obs, next_state, reward, terminated, truncated, info = env.step(
             key_step, env_state, action, env_params
         )
         active = ~done
@@ -69,6 +72,10 @@ def play_episode(
         ret = ret + jnp.where(active, team_reward.astype(jnp.float32), 0.0)
         length = length + active.astype(jnp.int32)
         terminated_any = terminated_any | (active & terminated)
+        sums = {
+            name: sums[name] + jnp.where(active, info[name].astype(jnp.float32), 0.0)
+            for name in info_sums
+        }
         done = done | terminated | truncated
         out = None
         if record:
@@ -79,13 +86,17 @@ def play_episode(
                 "rewards": reward,
                 "active": active,
             }
-        return (next_state, next_obs, done, ret, length, terminated_any), out
+        return (next_state, next_obs, done, ret, length, terminated_any, sums), out
 
-    init = (env_state, obs, jnp.bool_(False), jnp.float32(0.0), jnp.int32(0), jnp.bool_(False))
-    (_, _, _, ret, length, terminated), trajectory = jax.lax.scan(
+    zero_sums = {name: jnp.float32(0.0) for name in info_sums}
+    init = (
+        env_state, obs, jnp.bool_(False), jnp.float32(0.0), jnp.int32(0), jnp.bool_(False),
+        zero_sums,
+    )  # fmt: skip
+    (_, _, _, ret, length, terminated, sums), trajectory = jax.lax.scan(
         step, init, jax.random.split(key_run, max_steps)
     )
-    result: dict[str, Any] = {"return": ret, "length": length, "terminated": terminated}
+    result: dict[str, Any] = {"return": ret, "length": length, "terminated": terminated, **sums}
     if record:
         result["trajectory"] = {"initial_state": env_state, "initial_obs": obs, **trajectory}
     return result
@@ -99,6 +110,7 @@ def run_episodes(
     num_episodes: int,
     max_steps: int | None = None,
     record: bool = False,
+    info_sums: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """``num_episodes`` independent episodes, episode ``i`` from ``jax.random.split(key, E)[i]``.
 
@@ -106,7 +118,7 @@ def run_episodes(
     ``max_steps`` defaults to the environment's time limit (:func:`time_limit`).
     """
     max_steps = time_limit(env_params) if max_steps is None else max_steps
-    play = lambda k: play_episode(env, env_params, policy, k, max_steps, record)
+    play = lambda k: play_episode(env, env_params, policy, k, max_steps, record, info_sums)
     return jax.vmap(play)(jax.random.split(key, num_episodes))
 
 

@@ -53,8 +53,11 @@ def evaluate_policy(
     episodes: int,
     key: jax.Array,
     max_steps: int,
+    info_sums: tuple[str, ...] = (),
 ) -> dict[str, Any]:
-    """``{"returns": float64 [E], "lengths": int32 [E]}`` of ``episodes`` greedy episodes.
+    """``{"returns": float64 [E], "lengths": int32 [E]}`` of ``episodes`` greedy episodes; with
+    ``info_sums``, each named ``info`` entry's episode sums' mean as ``"mean_<name>"`` and the
+    share of episodes where it was above 0 as ``"<name>_episode_rate"`` (floats).
 
     ``state`` is one seed's (no seed axis); episode ``i`` plays from ``jax.random.split(key,
     episodes)[i]`` for at most ``max_steps`` steps. Host arrays; the jitted program is kept in
@@ -66,17 +69,23 @@ def evaluate_policy(
     def build():
         return jax.jit(
             lambda s, k: run_episodes(
-                env, env_params, episode_policy(config, s), k, episodes, max_steps
+                env, env_params, episode_policy(config, s), k, episodes, max_steps,
+                info_sums=info_sums,
             )
-        )
+        )  # fmt: skip
 
     result = jax.device_get(
-        programs.get(config, ("evaluate", episodes, max_steps), build)(state, key)
+        programs.get(config, ("evaluate", episodes, max_steps, info_sums), build)(state, key)
     )
-    return {
+    figures: dict[str, Any] = {
         "returns": np.asarray(result["return"], np.float64),
         "lengths": np.asarray(result["length"]),
     }
+    for name in info_sums:
+        sums = np.asarray(result[name], np.float64)
+        figures[f"mean_{name}"] = float(sums.mean())
+        figures[f"{name}_episode_rate"] = float((sums > 0).mean())
+    return figures
 
 
 class EpisodeHooks:
@@ -85,10 +94,16 @@ class EpisodeHooks:
 
         HOOKS = EpisodeHooks(episode_policy)
         evaluate_policy, record_episode = HOOKS.evaluate_policy, HOOKS.record_episode
+
+    ``info_sums`` names ``info`` entries whose episode sums the evaluation reports too (a
+    constrained MDP's ``"constraint_cost"``).
     """
 
-    def __init__(self, episode_policy: Callable[[Any, Any], Policy]):
+    def __init__(
+        self, episode_policy: Callable[[Any, Any], Policy], info_sums: tuple[str, ...] = ()
+    ):
         self.episode_policy = episode_policy
+        self.info_sums = info_sums
         self.programs = ProgramCache()
 
     def evaluate_policy(
@@ -96,8 +111,9 @@ class EpisodeHooks:
     ) -> dict[str, Any]:
         """:func:`evaluate_policy` of this algorithm's greedy policy."""
         return evaluate_policy(
-            self.programs, self.episode_policy, config, state, episodes, key, max_steps
-        )
+            self.programs, self.episode_policy, config, state, episodes, key, max_steps,
+            self.info_sums,
+        )  # fmt: skip
 
     def record_episode(
         self, config: Any, state: Any, key: jax.Array, max_steps: int

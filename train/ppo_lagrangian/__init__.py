@@ -8,7 +8,8 @@ episode costs: ``--multiplier pid`` (Stooke et al. 2020; the default), ``dual`` 
 ascent, which oscillates) or ``fixed`` (a fixed penalty ``multiplier_init``: the baseline).
 
 Modules: :mod:`.config` (settings, leaves, presets), :mod:`.state` (train state, metrics),
-:mod:`.training` (init, update, chunks, whole runs). Networks, policy and evaluation are PPO's;
+:mod:`.training` (init, update, chunks, whole runs), :mod:`.evaluation` (PPO's greedy episodes
+with their constraint costs). Networks and policy are PPO's;
 the multiplier's curve is drawn to ``RUN_DIR/multiplier.png`` and the episode cost's to
 ``cost.png``.
 """
@@ -16,8 +17,8 @@ the multiplier's curve is drawn to ``RUN_DIR/multiplier.png`` and the episode co
 from __future__ import annotations
 
 from rljax.run.algorithm import Algorithm
-from rljax.train.ppo import evaluate_policy, record_episode
 from rljax.train.ppo_lagrangian.config import COST_KEY, PRESETS, Config, HParams, emitted_info
+from rljax.train.ppo_lagrangian.evaluation import evaluate_policy, record_episode
 from rljax.train.ppo_lagrangian.state import METRIC_NAMES, TrainState
 from rljax.train.ppo_lagrangian.training import (
     finished_episode_costs,

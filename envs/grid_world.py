@@ -32,7 +32,7 @@ effect is unspecified. Stepping an environment that has already terminated is un
 from __future__ import annotations
 
 import collections
-from typing import Any
+from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -61,11 +61,19 @@ class GridWorldParams:
     step_reward: float = -0.01  # reward of every other step (bumps included)
     max_steps_in_episode: int = 100
 
+    # The array fields and their dtypes; a subclass with more array fields (a hazard mask, say)
+    # extends this tuple, and __post_init__ converts them too.
+    array_fields: ClassVar[tuple[tuple[str, Any], ...]] = (
+        ("walls", np.bool_),
+        ("start", np.int32),
+        ("goal", np.int32),
+    )
+
     def __post_init__(self):
         # A nested list given to ``make(..., walls=[[...]])`` would otherwise be a pytree of
         # rows * cols Python scalars; turn host values into one array leaf of the right dtype.
         # Anything else (jax arrays, tracers, vmap axis specs) is left untouched.
-        for field, dtype in (("walls", np.bool_), ("start", np.int32), ("goal", np.int32)):
+        for field, dtype in self.array_fields:
             value = getattr(self, field)
             if isinstance(value, (list, tuple, np.ndarray)):
                 object.__setattr__(self, field, _host_leaf(value, dtype))

@@ -20,6 +20,7 @@ _BUILTIN = {
     ),
     "Acrobot-v1": ("rljax.envs.acrobot:Acrobot", "rljax.envs.acrobot:AcrobotRenderer"),
     "GridWorld-v0": ("rljax.envs.grid_world:GridWorld", "rljax.envs.grid_world:GridWorldRenderer"),
+    "HazardGridWorld-v0": ("rljax.envs.hazard_grid_world:HazardGridWorld", None),
     "EnergyManagement-v0": (
         "rljax.envs.energy_management:EnergyManagement",
         "rljax.envs.energy_management:EnergyManagementRenderer",

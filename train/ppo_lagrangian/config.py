@@ -88,4 +88,22 @@ class HParams(ppo.HParams):
         )  # fmt: skip
 
 
-PRESETS: dict[str, Config] = {}
+# Named configurations (``rljax train ppo_lagrangian --preset NAME``; figures in
+# benchmarks/RESULTS.md, "Safe RL"). energy: a 4 kW contracted import cap on EnergyManagement-v1
+# (a 5 kW battery charging at full power passes it), at most 0.25 violating hours a day.
+PRESETS: dict[str, Config] = {
+    "energy": Config(
+        env_id="EnergyManagement-v1",
+        env_kwargs=(("contract_cap", 4.0),),
+        cost_budget=0.25,
+        num_envs=16,
+        num_steps=48,
+        total_timesteps=500_000,
+        gamma=0.99,
+        lr=3e-4,
+        ent_coef=0.0,
+        num_minibatches=8,
+        normalize_obs=True,
+        normalize_reward=True,
+    ),
+}

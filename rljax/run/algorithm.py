@@ -47,6 +47,11 @@ class Algorithm:
             [E], **figures}`` of one seed's state, for ``rljax eval`` (host arrays).
         record_episode: ``(config, state, key, max_steps) -> (length, trajectory)`` for the
             episode ``rljax eval`` draws; the trajectory as :mod:`rljax.render` takes it.
+        episode_policy: ``(config, state) -> policy(key, env_state, obs) -> action``: one seed's
+            greedy policy, the one ``evaluate_policy`` plays, as a function of one environment
+            (:data:`rljax.learning.episodes.Policy`), so that code outside the algorithm can play
+            it on episodes of its own (``rljax eval``'s environment reports: the energy figures
+            of :mod:`rljax.energy.evaluation` on held-out days). ``None``: no such policy.
         make_player: ``(config, state, num_simulations) -> act(key, states)`` for two-player
             games (``rljax play``, ``rljax arena``, ``rljax.games.players.load``).
         open_ended: with ``--minutes`` the run may go past ``num_updates`` (until the budget).
@@ -80,6 +85,7 @@ class Algorithm:
     evaluation: Evaluation | None = None
     evaluate_policy: Callable[..., dict[str, Any]] | None = None
     record_episode: Callable[..., Any] | None = None
+    episode_policy: Callable[[Any, Any], Any] | None = None
     make_player: Callable[..., Any] | None = None
     open_ended: bool = False
     unit: str = "update"

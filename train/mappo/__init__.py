@@ -138,6 +138,7 @@ ALGORITHM = Algorithm(
     title_of=run_title,
     evaluate_policy=evaluate_policy,
     record_episode=record_episode,
+    episode_policy=episode_policy,
     summary_metrics=("success_rate",),
     curves={"success_rate": "success.png"},
 )

@@ -105,4 +105,5 @@ ALGORITHM = Algorithm(
     make_update_chunk=make_update_chunk,
     evaluate_policy=evaluate_policy,
     record_episode=record_episode,
+    episode_policy=episode_policy,
 )

@@ -77,5 +77,6 @@ ALGORITHM = Algorithm(
     make_update_chunk=make_update_chunk,
     evaluate_policy=evaluate_policy,
     record_episode=record_episode,
+    episode_policy=episode_policy,
     steps_per_update=lambda config: config.steps_per_update,
 )

@@ -31,14 +31,14 @@ Without slipping the shortest path goes straight down (6 moves, 1 hazard step, r
 policies), computed by the independent checker in ``tests/test_hazard_grid_world.py`` (backward
 induction; Lagrangian duality for the budget, cross-checked there by a linear program):
 
-=============  ===============  ==============  ====================================  ==========
-slip_prob      unconstrained    its hazard      constrained: expected hazard steps    multiplier
-               optimum          steps           <= b                                  lam*
-=============  ===============  ==============  ====================================  ==========
-0.0            0.9500           1.0             b=0: 0.8300, 0.1: 0.8420, 0.5: 0.8900  0.12
-0.1 (default)  0.9419           1.1111          b=0.1: 0.8199, 0.25: 0.8383,          0.1221
+=============  ===============  ==============  ======================================  ==========
+slip_prob      unconstrained    its hazard      constrained: expected hazard steps      multiplier
+               optimum          steps           <= b                                    lam*
+=============  ===============  ==============  ======================================  ==========
+0.0            0.9500           1.0             b=0: 0.8300, 0.1: 0.8420, 0.5: 0.8900   0.12
+0.1 (default)  0.9419           1.1111          b=0.1: 0.8199, 0.25: 0.8383,            0.1221
                                                 0.5: 0.8688
-=============  ===============  ==============  ====================================  ==========
+=============  ===============  ==============  ======================================  ==========
 
 ``lam*`` is the optimal Lagrange multiplier (hazard steps priced in reward units): a fixed penalty
 below it keeps the short path, above it goes round; a budget between the two routes' costs is met

@@ -246,21 +246,24 @@ def make(env_id: str, **overrides: Any) -> tuple[Environment, Any]:
             if default is not inspect.Parameter.empty:
                 check_override(env_id, name, value, default)
     env = build(**settings)
-    params = env.default_params
-    param_overrides = {k: v for k, v in overrides.items() if k not in factory_args}
-    if param_overrides:
-        fields = {f.name for f in dataclasses.fields(params)}
-        unknown = sorted(set(param_overrides) - fields)
-        if unknown:
-            allowed = sorted(fields | factory_args)
-            raise ValueError(
-                f"{env_id} has no parameter {', '.join(map(repr, unknown))}. "
-                f"Allowed: {', '.join(allowed)}"
-            )
-        for name, value in param_overrides.items():
-            check_override(env_id, name, value, getattr(params, name))
-        params = params.replace(**param_overrides)
-    env.validate_params(params)
+    # Concrete params even when make() runs inside a trace (an evaluation program builds its
+    # environment there): validate_params reads their values with numpy.
+    with jax.ensure_compile_time_eval():
+        params = env.default_params
+        param_overrides = {k: v for k, v in overrides.items() if k not in factory_args}
+        if param_overrides:
+            fields = {f.name for f in dataclasses.fields(params)}
+            unknown = sorted(set(param_overrides) - fields)
+            if unknown:
+                allowed = sorted(fields | factory_args)
+                raise ValueError(
+                    f"{env_id} has no parameter {', '.join(map(repr, unknown))}. "
+                    f"Allowed: {', '.join(allowed)}"
+                )
+            for name, value in param_overrides.items():
+                check_override(env_id, name, value, getattr(params, name))
+            params = params.replace(**param_overrides)
+        env.validate_params(params)
     return env, params
 
 

@@ -268,3 +268,10 @@ def test_overrides_of_the_wrong_kind_are_refused_not_coerced(env_id, overrides, 
 def test_overrides_of_the_right_kind_are_taken():
     _, params = rljax.make("CartPole-v1", gravity=9, max_steps_in_episode=200)
     assert float(params.gravity) == 9.0 and int(params.max_steps_in_episode) == 200
+
+
+def test_make_inside_a_jitted_program_gives_concrete_params():
+    """Evaluation programs build their environment inside ``jit``; array-valued params (a grid
+    world's walls) must still validate there."""
+    walls = jax.jit(lambda: rljax.make("GridWorld-v0")[1].walls.sum())()
+    assert int(walls) == int(np.asarray(rljax.make("GridWorld-v0")[1].walls).sum()) == 4

@@ -1,4 +1,6 @@
-"""``rljax eval RUN_DIR``: score the newest checkpoint's policy and draw one episode."""
+"""``rljax eval RUN_DIR``: score the newest checkpoint's policy and draw one episode; for an
+environment with a report of its own (:func:`rljax.energy.evaluation.report_for`: energy runs),
+its figures on held-out episodes and a still of the drawn one."""
 
 from __future__ import annotations
 
@@ -6,7 +8,7 @@ import argparse
 import json
 from pathlib import Path
 
-from rljax.cli.common import CliError, fail, json_safe, parse_int
+from rljax.cli.common import CliError, HelpFormatter, fail, json_safe, parse_int
 
 
 def add_eval(commands: argparse._SubParsersAction) -> None:
@@ -19,11 +21,29 @@ def add_eval(commands: argparse._SubParsersAction) -> None:
             "environments without a renderer). Algorithms add their own figures (multi-agent "
             "runs: the team return, success_rate, mean_steps, and the same for a sampled policy)."
         ),
+        epilog=(
+            "EnergyManagement-v1 runs are scored on the first N held-out days "
+            "(rljax.energy.profiles.evaluation_keys: the same days for every run and --seed; "
+            "the return is minus the cost) against the perfect-foresight optimum, an idle "
+            "battery, the rule-based controller and MPC over the observed forecast: per "
+            "controller the mean cost per day, the gap to the optimum ($ per day and relative), "
+            "the share of the achievable saving (idle - cost) / (idle - optimum) it gets, and "
+            "against the run's contract_cap (--env-kwargs contract_cap=KW at training) the "
+            "violation hours per day (hours whose grid import passed the cap), the share of "
+            "days with any, kWh past the cap, unmet demand and the largest hourly import; the "
+            "agent's and the optimum's cost of every day in --json (key \"energy\"). The "
+            "episode drawn to the GIF (a day from --seed's key) also goes to RUN_DIR/day.png: "
+            "battery level, grid import, demand and solar bars and the price line, the agent's "
+            "hours above the optimum's schedule of the same day. EnergyManagement-v0 runs (one "
+            "fixed day): the cost, the optimum's and the idle battery's."
+        ),
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a directory made by rljax train")
     parser.add_argument(
-        "--episodes", type=parse_int, default=10, metavar="N", help="episodes (default: 10)"
-    )
+        "--episodes", type=parse_int, default=10, metavar="N",
+        help="episodes (held-out days of energy runs; default: 10)",
+    )  # fmt: skip
     parser.add_argument(
         "--seed-index", type=parse_int, default=0, metavar="I",
         help="which of the run's seeds (runs, for a sweep) to evaluate (default: 0)",
@@ -56,6 +76,7 @@ def evaluate(args: argparse.Namespace, run_dir: Path) -> int:
     import numpy as np
 
     from rljax import render
+    from rljax.energy.evaluation import report_for
     from rljax.env import make
     from rljax.learning.episodes import time_limit
     from rljax.run.restore import load_run
@@ -77,21 +98,37 @@ def evaluate(args: argparse.Namespace, run_dir: Path) -> int:
     env, env_params = make(config.env_id, **dict(config.env_kwargs))
     max_steps = time_limit(env_params)
     key = jax.random.key(args.seed)
+    # An environment with a report of its own (energy: held-out days against the optimum and
+    # the baselines) plays the algorithm's greedy episode policy itself, instead of the
+    # algorithm's evaluate_policy: its episodes are the report's, so the policy is compiled
+    # into one evaluation program, not two.
+    report = report_for(config.env_id) if algorithm.episode_policy is not None else None
     if not args.json:
-        print(f"compiling {args.episodes} evaluation episodes of {config.env_id}", flush=True)
+        what = "held-out episodes, with the baselines and the optimum," if report else "episodes"
+        print(f"compiling {args.episodes} evaluation {what} of {config.env_id}", flush=True)
     began = time.perf_counter()
-    figures = algorithm.evaluate_policy(config, state, args.episodes, key, max_steps)
+    if report is not None:
+        policy = algorithm.episode_policy(config, state)
+        figures = report.play(env, env_params, policy, args.episodes)
+    else:
+        figures = algorithm.evaluate_policy(config, state, args.episodes, key, max_steps)
     returns = np.asarray(figures.pop("returns"), np.float64)
     lengths = np.asarray(figures.pop("lengths"))
-    render_path = None
+    render_path = figure_path = None
     if not args.no_render and algorithm.record_episode is not None:
         keys = jax.random.split(key, args.episodes)
         length0, traj = algorithm.record_episode(config, state, keys[0], max_steps)
+        title = f"{algorithm.run_title(config)} {config.env_id}, update {update}"
         render_path = render.render_episode(
             config.env_id, env, env_params, traj, int(length0), run_dir / "episode",
-            max_frames=args.max_frames,
-            title=f"{algorithm.run_title(config)} {config.env_id}, update {update}",
+            max_frames=args.max_frames, title=title,
         )  # fmt: skip
+        if report is not None:
+            states, _, actions, returns_so_far = render.episode_arrays(traj, int(length0))
+            figure_path = report.draw(
+                config.env_id, env, env_params, states, actions, returns_so_far,
+                run_dir / "day.png", title=title,
+            )  # fmt: skip
     result = {
         "run_dir": str(run_dir),
         "env_id": config.env_id,
@@ -106,6 +143,7 @@ def evaluate(args: argparse.Namespace, run_dir: Path) -> int:
         **figures,
         "returns": [float(r) for r in returns],
         "render": None if render_path is None else str(render_path),
+        "figure": None if figure_path is None else str(figure_path),
         "seconds": round(time.perf_counter() - began, 3),
     }
     if args.json:
@@ -113,7 +151,7 @@ def evaluate(args: argparse.Namespace, run_dir: Path) -> int:
         return 0
     print(
         f"{config.env_id}, checkpoint of update {update}, seed index {args.seed_index}: "
-        f"{args.episodes} greedy episodes"
+        f"{args.episodes} greedy {'held-out ' if report else ''}episodes"
     )
     print(
         f"return  mean {result['mean_return']:.2f}  std {result['std_return']:.2f}  "
@@ -127,6 +165,11 @@ def evaluate(args: argparse.Namespace, run_dir: Path) -> int:
                     f"{mode:<8}success rate {shown['success_rate']:.3f}  mean steps "
                     f"{shown['mean_steps']:.2f} (successful episodes)"
                 )
+    if report is not None:
+        for line in report.lines(figures):
+            print(line)
     if render_path is not None:
         print(f"episode drawn to {render_path}")
+    if figure_path is not None:
+        print(f"its day beside the optimum's schedule drawn to {figure_path}")
     return 0

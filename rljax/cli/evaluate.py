@@ -22,7 +22,8 @@ def add_eval(commands: argparse._SubParsersAction) -> None:
             "runs: the team return, success_rate, mean_steps, and the same for a sampled policy)."
         ),
         epilog=(
-            "EnergyManagement-v1 runs are scored on the first N held-out days "
+            "EnergyManagement-v1 runs (of algorithms that declare their greedy episode policy: "
+            "PPO, SAC, TD3, ...) are scored on the first N held-out days "
             "(rljax.energy.profiles.evaluation_keys: the same days for every run and --seed; "
             "the return is minus the cost) against the perfect-foresight optimum, an idle "
             "battery, the rule-based controller and MPC over the observed forecast: per "
@@ -52,7 +53,7 @@ def add_eval(commands: argparse._SubParsersAction) -> None:
         "--seed", type=parse_int, default=0, metavar="S", help="evaluation seed (default: 0)"
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.add_argument("--no-render", action="store_true", help="do not draw an episode")
+    parser.add_argument("--no-render", action="store_true", help="draw no episode (nor day.png)")
     parser.add_argument(
         "--max-frames", type=parse_int, default=300, metavar="F",
         help="frames in the GIF at most; longer episodes are subsampled (default: 300)",
@@ -104,8 +105,9 @@ def evaluate(args: argparse.Namespace, run_dir: Path) -> int:
     # into one evaluation program, not two.
     report = report_for(config.env_id) if algorithm.episode_policy is not None else None
     if not args.json:
-        what = "held-out episodes, with the baselines and the optimum," if report else "episodes"
-        print(f"compiling {args.episodes} evaluation {what} of {config.env_id}", flush=True)
+        what = "held-out episodes" if report else "evaluation episodes"
+        also = " (the agent, the baselines and the optimum)" if report else ""
+        print(f"compiling {args.episodes} {what} of {config.env_id}{also}", flush=True)
     began = time.perf_counter()
     if report is not None:
         policy = algorithm.episode_policy(config, state)

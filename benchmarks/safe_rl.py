@@ -43,7 +43,7 @@ from rljax.train import ppo, ppo_lagrangian
 # The fixed penalties swept per task (reward per unit of constraint cost), 0 = unconstrained.
 PENALTIES = {
     "energy": (0.0, 0.05, 0.1, 0.2, 0.5, 1.0),
-    "hazards": (0.0, 0.02, 0.05, 0.1, 0.2, 0.5),
+    "hazards": (0.0, 0.05, 0.1, 0.2, 0.5, 1.0),
 }
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 

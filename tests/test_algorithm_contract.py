@@ -97,8 +97,8 @@ def _ppo_lagrangian():
     from rljax.train import ppo_lagrangian
 
     config = ppo_lagrangian.Config(
-        env_id="EnergyManagement-v1", env_kwargs=(("contract_cap", 4.0),), cost_budget=0.5,
-        total_timesteps=384, num_envs=4, num_steps=24, hidden_sizes=(16, 16),
+        env_kwargs={"rows": 4, "cols": 4}, cost_budget=0.5, total_timesteps=512,
+        num_envs=4, num_steps=32, hidden_sizes=(16, 16),
     )  # fmt: skip
     return config, {"seeds": 2}
 

@@ -91,7 +91,25 @@ class HParams(ppo.HParams):
 # Named configurations (``rljax train ppo_lagrangian --preset NAME``; figures in
 # benchmarks/RESULTS.md, "Safe RL"). energy: a 4 kW contracted import cap on EnergyManagement-v1
 # (a 5 kW battery charging at full power passes it), at most 0.25 violating hours a day.
+# hazards: HazardGridWorld-v0 at 5 x 5 (PPO's exploration does not find the 7 x 7 band's far
+# gap), at most 0.25 expected hazard steps an episode; gentle gains, since the random policy's
+# first episodes step on hazards five times and a multiplier driven up by them would teach the
+# agent to shun the goal before it has found it.
 PRESETS: dict[str, Config] = {
+    "hazards": Config(
+        env_id="HazardGridWorld-v0",
+        env_kwargs={"rows": 5, "cols": 5},
+        cost_budget=0.25,
+        num_envs=16,
+        num_steps=64,
+        total_timesteps=16 * 64 * 200,
+        lr=1e-3,
+        ent_coef=0.02,
+        num_minibatches=4,
+        pid_kp=0.05,
+        pid_ki=0.01,
+        pid_kd=0.0,
+    ),
     "energy": Config(
         env_id="EnergyManagement-v1",
         env_kwargs=(("contract_cap", 4.0),),

@@ -43,7 +43,7 @@ def evaluated(tmp_path_factory):
 def test_eval_reports_the_held_out_days_against_the_optimum(evaluated):
     _, result = evaluated
     energy = result["energy"]
-    assert (energy["days"], energy["hours"], energy["contract_cap"]) == (DAYS, 24, CAP)
+    assert (energy["episodes"], energy["hours"], energy["contract_cap"]) == (DAYS, 24, CAP)
     agent, best = np.asarray(energy["agent_costs"]), np.asarray(energy["optimum_costs"])
     assert agent.shape == best.shape == (DAYS,)
     # No policy beats perfect foresight on any day (float32 rounding aside).
@@ -122,7 +122,7 @@ def test_v0_report_and_drawing(tmp_path):
     assert rows["agent"]["cost_per_day"] == pytest.approx(82.33, abs=0.01)
     assert rows["agent"]["saving_share"] == 0.0
     np.testing.assert_allclose(figures["returns"], [-82.33, -82.33], atol=0.01)
-    assert "contract cap" not in evaluation.describe(figures["energy"])[0]
+    assert evaluation.describe(figures["energy"])[0] == "2 days"  # not held out, and no cap
     play = jax.jit(lambda key: play_episode(env, params, idle, key, 24, record=True))
     recorded = play(jax.random.key(0))
     states, _, actions, returns = render.episode_arrays(jax.device_get(recorded["trajectory"]), 24)

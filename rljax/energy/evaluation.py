@@ -75,9 +75,19 @@ class Report:
         """``play``'s figures as lines for the terminal (:func:`describe`)."""
         return describe(figures["energy"])
 
-    def draw(self, env_id: str, env: Any, params: Any, *episode: Any, **kwargs: Any) -> Path:
-        """:func:`draw_day` of a recorded episode (``states, actions, returns, path``)."""
-        return draw_day(env_id, env, params, self, *episode, **kwargs)
+    def draw(
+        self,
+        env_id: str,
+        env: Any,
+        params: Any,
+        states: Any,
+        actions: np.ndarray,
+        returns: np.ndarray,
+        path: str | Path,
+        title: str = "",
+    ) -> Path:
+        """:func:`draw_day` of a recorded episode with this report's optimum."""
+        return draw_day(env_id, env, params, self, states, actions, returns, path, title)
 
 
 def controller_figures(
@@ -154,7 +164,8 @@ def play_v1(env: Any, params: Any, policy: Policy, episodes: int) -> dict[str, A
         "returns": -agent,
         "lengths": np.full(episodes, hours, np.int32),
         "energy": {
-            "days": int(episodes),
+            "episodes": int(episodes),
+            "held_out": True,
             "hours": hours,
             "contract_cap": float(params.contract_cap),
             "mpc_hours": mpc_hours,
@@ -185,7 +196,8 @@ def play_v0(env: Any, params: Any, policy: Policy, episodes: int) -> dict[str, A
         "returns": -cost,
         "lengths": np.asarray(result["agent"]["length"]),
         "energy": {
-            "days": int(episodes),
+            "episodes": int(episodes),
+            "held_out": False,  # the environment's one day, the one it trains on
             "hours": hours,
             "contract_cap": None,
             "controllers": {
@@ -275,11 +287,12 @@ def describe(energy: dict[str, Any]) -> list[str]:
     unit = "day" if energy["hours"] == 24 else f"{energy['hours']}-hour episode"
     cap = energy.get("contract_cap")
     capped = cap is not None and math.isfinite(cap)
-    head = f"{energy['days']} held-out {unit}s" if energy["days"] > 1 else f"1 {unit}"
+    count, kind = energy["episodes"], "held-out " if energy["held_out"] else ""
+    head = f"{count} {kind}{unit}" + ("s" if count > 1 else "")
     lines = [head + (f", contract cap {cap:g} kW" if capped else "")]
     columns = f"{'':<18}{'$/day':>8}{'gap $/day':>11}{'gap':>8}{'saving':>8}"
     if capped:
-        columns += f"{'violation h/day':>17}{'days with any':>15}"
+        columns += f"{'violation h/day':>17}{'days with any' if unit == 'day' else 'with any':>15}"
     lines.append(columns)
     names = {"perfect_foresight": "perfect foresight", "mpc": f"MPC {energy.get('mpc_hours')} h"}
     pct = lambda x: "n/a" if not math.isfinite(x) else f"{100 * x:.0f}%"

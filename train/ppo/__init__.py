@@ -41,6 +41,7 @@ from rljax.train.ppo.policy import (
 )
 from rljax.train.ppo.state import METRIC_NAMES, TrainResult, TrainState, Transition
 from rljax.train.ppo.training import (
+    fresh_state_fields,
     make_init,
     make_rollout,
     make_train,
@@ -63,6 +64,7 @@ __all__ = [
     "Transition",
     "episode_policy",
     "evaluate_policy",
+    "fresh_state_fields",
     "log_prob_entropy",
     "make_init",
     "make_policy",

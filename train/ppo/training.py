@@ -30,6 +30,27 @@ from rljax.train.ppo.policy import (
 from rljax.train.ppo.state import METRIC_NAMES, TrainResult, TrainState, Transition
 
 
+def fresh_state_fields(
+    config: Config, setup: Setup, params: Any, key: jax.Array, key_env: jax.Array, hparams: HParams
+) -> dict[str, Any]:
+    """The fields of a fresh :class:`TrainState` around the networks' ``params``: the optimiser
+    over all of them, the environments reset with ``key_env``, empty statistics; ``key`` is the
+    run's key from now on. Subclassed states add their own fields to it."""
+    obs, env_state = setup.venv.reset(key_env, setup.env_params)
+    flat_params, _ = ravel_pytree(params)
+    return dict(
+        params=params,
+        opt_state=optim.make_optimizer(hparams.max_grad_norm, config.adam_eps).init(flat_params),
+        env_state=env_state,
+        obs=obs.astype(jnp.float32),
+        key=key,
+        update_step=jnp.int32(0),
+        obs_stats=RunningMeanStd.create(setup.obs_shape),
+        return_stats=RunningMeanStd.create(()),
+        discounted_return=jnp.zeros((config.num_envs,), jnp.float32),
+    )
+
+
 def make_init(config: Config) -> Callable[..., TrainState]:
     """``init(key, hparams=None) -> TrainState``: networks, optimiser and environments."""
     setup = make_setup(config)
@@ -42,21 +63,7 @@ def make_init(config: Config) -> Callable[..., TrainState]:
             "actor": setup.actor.init(key_actor, dummy),
             "critic": setup.critic.init(key_critic, dummy),
         }
-        obs, env_state = setup.venv.reset(key_env, setup.env_params)
-        flat_params, _ = ravel_pytree(params)
-        return TrainState(
-            params=params,
-            opt_state=optim.make_optimizer(hparams.max_grad_norm, config.adam_eps).init(
-                flat_params
-            ),
-            env_state=env_state,
-            obs=obs.astype(jnp.float32),
-            key=key,
-            update_step=jnp.int32(0),
-            obs_stats=RunningMeanStd.create(setup.obs_shape),
-            return_stats=RunningMeanStd.create(()),
-            discounted_return=jnp.zeros((config.num_envs,), jnp.float32),
-        )
+        return TrainState(**fresh_state_fields(config, setup, params, key, key_env, hparams))
 
     return init
 

@@ -17,10 +17,8 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
-from jax.flatten_util import ravel_pytree
 
-from rljax.learning import lagrangian, optim, ppo_update, returns, updates
-from rljax.learning.running_stats import RunningMeanStd
+from rljax.learning import lagrangian, ppo_update, returns, updates
 from rljax.train import ppo
 from rljax.train.ppo_lagrangian.config import COST_KEY, Config, HParams
 from rljax.train.ppo_lagrangian.state import METRIC_NAMES, TrainState
@@ -40,20 +38,8 @@ def make_init(config: Config) -> Callable[..., TrainState]:
             "critic": setup.critic.init(key_critic, dummy),
             "cost_critic": setup.critic.init(key_cost, dummy),
         }
-        obs, env_state = setup.venv.reset(key_env, setup.env_params)
-        flat_params, _ = ravel_pytree(params)
         return TrainState(
-            params=params,
-            opt_state=optim.make_optimizer(hparams.max_grad_norm, config.adam_eps).init(
-                flat_params
-            ),
-            env_state=env_state,
-            obs=obs.astype(jnp.float32),
-            key=key,
-            update_step=jnp.int32(0),
-            obs_stats=RunningMeanStd.create(setup.obs_shape),
-            return_stats=RunningMeanStd.create(()),
-            discounted_return=jnp.zeros((config.num_envs,), jnp.float32),
+            **ppo.fresh_state_fields(config, setup, params, key, key_env, hparams),
             multiplier=lagrangian.init_multiplier(hparams.multiplier_init),
             episode_cost=jnp.zeros((config.num_envs,), jnp.float32),
         )

@@ -17,6 +17,7 @@ the multiplier's curve is drawn to ``RUN_DIR/multiplier.png`` and the episode co
 from __future__ import annotations
 
 from rljax.run.algorithm import Algorithm
+from rljax.train import ppo
 from rljax.train.ppo_lagrangian.config import COST_KEY, PRESETS, Config, HParams, emitted_info
 from rljax.train.ppo_lagrangian.evaluation import evaluate_policy, record_episode
 from rljax.train.ppo_lagrangian.state import METRIC_NAMES, TrainState
@@ -63,6 +64,7 @@ ALGORITHM = Algorithm(
     metric_names=METRIC_NAMES,
     make_init=make_init,
     make_update_chunk=make_update_chunk,
+    episode_policy=ppo.episode_policy,
     evaluate_policy=evaluate_policy,
     record_episode=record_episode,
     summary_metrics=("episode_cost", "lagrange_multiplier"),

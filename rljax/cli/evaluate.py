@@ -19,7 +19,9 @@ def add_eval(commands: argparse._SubParsersAction) -> None:
             "Run N episodes with the greedy policy of RUN_DIR's newest intact checkpoint and "
             "report the return; draw one episode to RUN_DIR/episode.gif (episode.txt for "
             "environments without a renderer). Algorithms add their own figures (multi-agent "
-            "runs: the team return, success_rate, mean_steps, and the same for a sampled policy)."
+            "runs: the team return, success_rate, mean_steps, and the same for a sampled policy; "
+            "Lagrangian PPO runs: the mean episode constraint cost and the share of episodes "
+            "with any)."
         ),
         epilog=(
             "EnergyManagement-v1 runs (of algorithms that declare their greedy episode policy: "
@@ -167,6 +169,11 @@ def evaluate(args: argparse.Namespace, run_dir: Path) -> int:
                     f"{mode:<8}success rate {shown['success_rate']:.3f}  mean steps "
                     f"{shown['mean_steps']:.2f} (successful episodes)"
                 )
+    if "mean_constraint_cost" in figures:  # a constrained MDP (Lagrangian PPO's runs)
+        print(
+            f"constraint cost  mean {figures['mean_constraint_cost']:.3f} per episode  "
+            f"episodes with any {figures['constraint_cost_episode_rate']:.3f}"
+        )
     if report is not None:
         for line in report.lines(figures):
             print(line)

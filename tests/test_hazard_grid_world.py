@@ -13,6 +13,7 @@ episode (the optimal policies, played in the env, earn what the checker says).
 from __future__ import annotations
 
 import collections
+import functools
 from typing import NamedTuple
 
 import jax
@@ -24,23 +25,29 @@ import rljax
 from rljax.envs.grid_world import GridWorldState
 from rljax.envs.hazard_grid_world import HazardGridWorld, band_hazards
 
-ROWS = COLS = 7
+ROWS = COLS = 7  # the default layout
+# The layouts checked, by their size (rows = cols).
+SIZES = (7,)
 MOVES = ((-1, 0), (0, 1), (1, 0), (0, -1))  # up, right, down, left, as documented
+DRAWS = 2000  # env steps from every (cell, action) pair in the transition checks
 
 # The figures in the module docstring, which the checker below must reproduce (to their 4
-# decimals): slip_prob -> the unconstrained optimum's return and least hazard steps;
-# (slip_prob, budget) -> the constrained optimum's return and multiplier; (slip_prob, penalty)
-# -> the return and hazard steps of the optimum of reward - penalty * cost.
-UNCONSTRAINED = {0.0: (0.95, 1.0), 0.1: (0.9419, 1.1111)}
+# decimals), for the size x size default layout: (size, slip_prob) -> the unconstrained
+# optimum's return and least hazard steps; (size, slip_prob, budget) -> the constrained
+# optimum's return and multiplier; (size, slip_prob, penalty) -> the return and hazard steps of
+# the optimum of reward - penalty * cost; size -> the fewest moves to the goal, through the
+# hazards and round them.
+UNCONSTRAINED = {(7, 0.0): (0.95, 1.0), (7, 0.1): (0.9419, 1.1111)}
 CONSTRAINED = {
-    (0.0, 0.0): (0.83, 0.12),
-    (0.0, 0.1): (0.842, 0.12),
-    (0.0, 0.5): (0.89, 0.12),
-    (0.1, 0.1): (0.8199, 0.1221),
-    (0.1, 0.25): (0.8383, 0.1221),
-    (0.1, 0.5): (0.8688, 0.1221),
+    (7, 0.0, 0.0): (0.83, 0.12),
+    (7, 0.0, 0.1): (0.842, 0.12),
+    (7, 0.0, 0.5): (0.89, 0.12),
+    (7, 0.1, 0.1): (0.8199, 0.1221),
+    (7, 0.1, 0.25): (0.8383, 0.1221),
+    (7, 0.1, 0.5): (0.8688, 0.1221),
 }
-PENALISED = {(0.1, 1.0): (0.8105, 0.0305)}
+PENALISED = {(7, 0.1, 1.0): (0.8105, 0.0305)}
+SHORTEST = {7: (6, 18)}
 
 
 # --- the checker: a tabular model of the documented rules ---------------------------------------
@@ -92,14 +99,24 @@ class Model:
         self.cost = hazards.reshape(-1).astype(float)
         self.n = n
         self.horizon = int(params.max_steps_in_episode)
+        # penalty -> backward_induction's answer. The bisections of budgets that fall between the
+        # same two routes' costs visit the same multipliers, so all but the first are look-ups.
+        self.solved: dict[float, tuple[float, float, np.ndarray]] = {}
 
-    def backward_induction(self, penalty: float = 0.0):
+    def backward_induction(self, penalty: float = 0.0) -> tuple[float, float, np.ndarray]:
         """The optimum of reward - ``penalty`` * cost over the horizon, the goal absorbing.
 
         Returns ``(return, cost, policy [H, S])`` from the start: the expected return and hazard
         steps of ``policy``, optimal for the penalised reward and, among the optimal ones, the
-        one with the least hazard steps.
+        one with the least hazard steps. Memoised on ``penalty`` (the policy is shared: do not
+        write to it).
         """
+        if penalty not in self.solved:
+            self.solved[penalty] = self.solve(penalty)
+        return self.solved[penalty]
+
+    def solve(self, penalty: float) -> tuple[float, float, np.ndarray]:
+        """:meth:`backward_induction` without the memo."""
         value, cost = np.zeros(self.n), np.zeros(self.n)  # penalised value, hazard steps
         policy = np.zeros((self.horizon, self.n), int)
         go_on = np.arange(self.n) != self.goal  # reaching the goal ends the episode
@@ -113,7 +130,7 @@ class Model:
             value = np.take_along_axis(q, action[:, None], 1)[:, 0]
             cost = np.take_along_axis(q_cost, action[:, None], 1)[:, 0]
         s = self.start
-        return value[s] + penalty * cost[s], cost[s], policy
+        return float(value[s] + penalty * cost[s]), float(cost[s]), policy
 
     def evaluate(self, policy: np.ndarray) -> tuple[float, float]:
         """The expected return and hazard steps from the start of a deterministic time-dependent
@@ -197,6 +214,7 @@ class Model:
 def shortest_moves(params, avoid_hazards: bool) -> int:
     """Breadth-first search: the fewest moves from start to goal (optionally never on a hazard)."""
     walls, hazards = np.asarray(params.walls), np.asarray(params.hazards)
+    rows, cols = walls.shape
     blocked = walls | hazards if avoid_hazards else walls
     start, goal = tuple(np.asarray(params.start)), tuple(np.asarray(params.goal))
     dist = {start: 0}
@@ -205,41 +223,64 @@ def shortest_moves(params, avoid_hazards: bool) -> int:
         cell = queue.popleft()
         for d_row, d_col in MOVES:
             nxt = (cell[0] + d_row, cell[1] + d_col)
-            if 0 <= nxt[0] < ROWS and 0 <= nxt[1] < COLS and not blocked[nxt] and nxt not in dist:
+            if 0 <= nxt[0] < rows and 0 <= nxt[1] < cols and not blocked[nxt] and nxt not in dist:
                 dist[nxt] = dist[cell] + 1
                 queue.append(nxt)
     return dist[goal]
 
 
 @pytest.fixture(scope="module")
-def env_params():
-    return rljax.make("HazardGridWorld-v0")
+def layouts():
+    """size -> ``(env, params)`` of the default size x size layout, as ``rljax.make`` builds it."""
+    return {size: rljax.make("HazardGridWorld-v0", rows=size, cols=size) for size in SIZES}
 
 
 @pytest.fixture(scope="module")
-def models(env_params):
-    _, params = env_params
-    return {slip: Model(params, slip) for slip in (0.0, 0.1)}
+def env_params(layouts):
+    return layouts[ROWS]
 
 
-def all_cells_and_actions():
-    """Every (cell, action) pair: ``pos [196, 2]`` int32, ``action [196]`` int32."""
-    cells = np.array([(r, c) for r in range(ROWS) for c in range(COLS)], np.int32)
+@pytest.fixture(scope="module")
+def models(layouts):
+    """``(size, slip)`` -> the checker's model of that layout at that slip probability."""
+    return {
+        (size, slip): Model(params, slip)
+        for size, (_, params) in layouts.items()
+        for slip in (0.0, 0.1)
+    }
+
+
+def all_cells_and_actions(rows: int = ROWS, cols: int = COLS):
+    """Every (cell, action) pair: ``pos [4 * rows * cols, 2]`` int32, ``action [4 * rows * cols]``
+    int32."""
+    cells = np.array([(r, c) for r in range(rows) for c in range(cols)], np.int32)
     pos = np.repeat(cells, 4, axis=0)
     action = np.tile(np.arange(4, dtype=np.int32), len(cells))
     return pos, action
 
 
 @pytest.fixture(scope="module")
-def step_from(env_params):
-    """``step_from(params, pos [N, 2], action [N], keys [N])``: one env step from each cell, one
-    compiled program for every batch size and slip probability."""
-    env, _ = env_params
-    step = jax.jit(jax.vmap(env.step, in_axes=(0, 0, 0, None)))
+def steps(layouts):
+    """``steps(size, slip)``: one env step from every (cell, action) pair of the size x size
+    layout, ``DRAWS`` times each with fresh keys: ``pos [N, 2]``, ``action [N]`` (``N = DRAWS *
+    4 * size**2``, the pairs tiled) and env.step's outputs from them (the observations only of the
+    first ``4 * size**2``). Cached; one compiled program per layout, whatever the slip (a params
+    leaf), since compiling is most of these tests' time."""
+    compiled = {
+        size: jax.jit(jax.vmap(env.step, in_axes=(0, 0, 0, None)))
+        for size, (env, _) in layouts.items()
+    }
 
-    def run(params, pos, action, keys):
+    @functools.cache
+    def run(size: int, slip: float):
+        _, params = layouts[size]
+        pos, action = all_cells_and_actions(size, size)
+        pos, action = np.tile(pos, (DRAWS, 1)), np.tile(action, DRAWS)
         state = GridWorldState(pos=jnp.asarray(pos), time=jnp.zeros(len(pos), jnp.int32))
-        return step(keys, state, jnp.asarray(action), params)
+        keys = jax.random.split(jax.random.key(2), len(pos))
+        out = compiled[size](keys, state, jnp.asarray(action), params.replace(slip_prob=slip))
+        obs, *rest = jax.device_get(out)
+        return pos, action, obs[: 4 * size**2], *rest
 
     return run
 
@@ -262,24 +303,22 @@ def test_default_layout_and_spaces(env_params):
     assert env == HazardGridWorld() and env != rljax.make("GridWorld-v0", rows=7, cols=7)[0]
 
 
-def test_the_short_path_crosses_the_hazards_and_the_safe_one_is_longer(env_params):
-    _, params = env_params
-    assert shortest_moves(params, avoid_hazards=False) == 6
-    assert shortest_moves(params, avoid_hazards=True) == 18
+@pytest.mark.parametrize("size", SIZES)
+def test_the_short_path_crosses_the_hazards_and_the_safe_one_is_longer(layouts, size):
+    _, params = layouts[size]
+    assert shortest_moves(params, avoid_hazards=False) == SHORTEST[size][0]
+    assert shortest_moves(params, avoid_hazards=True) == SHORTEST[size][1]
 
 
-def test_observation_is_the_one_hot_cell_and_the_neighbouring_hazards(env_params, step_from):
+def test_observation_is_the_one_hot_cell_and_the_neighbouring_hazards(env_params, steps):
     env, params = env_params
     obs, state = env.reset(jax.random.key(3), params)
     assert obs.dtype == jnp.float32 and state.pos.tolist() == [0, 0]
     np.testing.assert_array_equal(obs[: ROWS * COLS], np.eye(ROWS * COLS)[0])
     np.testing.assert_array_equal(obs[ROWS * COLS :], [0, 0, 0, 0])
-    pos, action = all_cells_and_actions()
-    deterministic = params.replace(slip_prob=0.0)
-    keys = jax.random.split(jax.random.key(0), len(pos))
-    obs, state, *_ = jax.device_get(step_from(deterministic, pos, action, keys))
+    _, _, obs, state, *_ = steps(ROWS, 0.0)
     hazards = np.pad(np.asarray(params.hazards), 1)
-    for o, (row, col) in zip(obs, state.pos, strict=True):
+    for o, (row, col) in zip(obs, state.pos[: len(obs)], strict=True):
         assert o[: ROWS * COLS].argmax() == row * COLS + col and o[: ROWS * COLS].sum() == 1
         near = [hazards[row + 1 + dr, col + 1 + dc] for dr, dc in MOVES]
         np.testing.assert_array_equal(o[ROWS * COLS :], near)
@@ -288,40 +327,32 @@ def test_observation_is_the_one_hot_cell_and_the_neighbouring_hazards(env_params
 # --- transitions against the checker ------------------------------------------------------------
 
 
-def test_without_slipping_every_step_is_the_checkers(env_params, models, step_from):
-    _, params = env_params
-    model = models[0.0]
-    pos, action = all_cells_and_actions()
-    keys = jax.random.split(jax.random.key(1), len(pos))
-    _, state, reward, terminated, truncated, info = jax.device_get(
-        step_from(params.replace(slip_prob=0.0), pos, action, keys)
-    )
-    cell = pos[:, 0] * COLS + pos[:, 1]
+@pytest.mark.parametrize("size", SIZES)
+def test_without_slipping_every_step_is_the_checkers(models, steps, size):
+    model = models[size, 0.0]
+    pos, action, _, state, reward, terminated, truncated, info = steps(size, 0.0)
+    cell = pos[:, 0] * size + pos[:, 1]
     expected = model.next_cell[cell, action]
-    np.testing.assert_array_equal(state.pos[:, 0] * COLS + state.pos[:, 1], expected)
+    np.testing.assert_array_equal(state.pos[:, 0] * size + state.pos[:, 1], expected)
     np.testing.assert_array_equal(reward, model.reward[expected].astype(np.float32))
     np.testing.assert_array_equal(info["constraint_cost"], model.cost[expected])
     np.testing.assert_array_equal(terminated, expected == model.goal)
     assert not truncated.any() and (state.time == 1).all()
 
 
-@pytest.mark.parametrize("slip", [0.1, 1.0])
-def test_slipping_moves_follow_the_checkers_distribution(env_params, step_from, slip):
-    _, params = env_params
+@pytest.mark.parametrize(("size", "slip"), [(7, 0.1), (7, 1.0)])
+def test_slipping_moves_follow_the_checkers_distribution(layouts, steps, size, slip):
+    _, params = layouts[size]
     model = Model(params, slip)
-    pos, action = all_cells_and_actions()
-    draws = 2000  # of every (cell, action) pair, in one batch
-    keys = jax.random.split(jax.random.key(2), draws * len(pos))
-    out = step_from(
-        params.replace(slip_prob=slip), np.tile(pos, (draws, 1)), np.tile(action, draws), keys
-    )
-    reached = jax.device_get(out[1].pos).reshape(draws, len(pos), 2)
-    counts = np.zeros((len(pos), model.n))
-    np.add.at(counts, (np.arange(len(pos))[None], reached[..., 0] * COLS + reached[..., 1]), 1)
-    expected = model.P[pos[:, 0] * COLS + pos[:, 1], action]
+    pos, action, _, state, *_ = steps(size, slip)
+    pairs = len(pos) // DRAWS
+    reached = state.pos.reshape(DRAWS, pairs, 2)
+    counts = np.zeros((pairs, model.n))
+    np.add.at(counts, (np.arange(pairs)[None], reached[..., 0] * size + reached[..., 1]), 1)
+    expected = model.P[pos[:pairs, 0] * size + pos[:pairs, 1], action[:pairs]]
     # Five binomial standard deviations (and nothing where the model puts no mass).
-    tolerance = 5 * np.sqrt(expected * (1 - expected) / draws) + 1e-9
-    assert (np.abs(counts / draws - expected) <= tolerance).all()
+    tolerance = 5 * np.sqrt(expected * (1 - expected) / DRAWS) + 1e-9
+    assert (np.abs(counts / DRAWS - expected) <= tolerance).all()
 
 
 def test_cost_marks_hazard_cells_only_and_never_enters_the_reward(env_params):
@@ -354,45 +385,49 @@ def test_cost_marks_hazard_cells_only_and_never_enters_the_reward(env_params):
 # --- the exact optima ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("slip", [0.0, 0.1])
-def test_unconstrained_optimum_walks_through_the_hazards(models, slip):
-    ret, cost, _ = models[slip].backward_induction()
-    expected_return, expected_cost = UNCONSTRAINED[slip]
+@pytest.mark.parametrize(("size", "slip"), sorted(UNCONSTRAINED))
+def test_unconstrained_optimum_walks_through_the_hazards(models, size, slip):
+    ret, cost, _ = models[size, slip].backward_induction()
+    expected_return, expected_cost = UNCONSTRAINED[size, slip]
     assert ret == pytest.approx(expected_return, abs=5e-5)
     assert cost == pytest.approx(expected_cost, abs=5e-5)
-    if slip == 0.0:  # the BFS path: 6 moves, the last one onto the goal, through one hazard
-        assert ret == pytest.approx(1 - 0.01 * 5) and cost == 1.0
+    if slip == 0.0:  # the BFS path, the last move onto the goal, through one hazard
+        assert ret == pytest.approx(1 - 0.01 * (SHORTEST[size][0] - 1)) and cost == 1.0
 
 
-@pytest.mark.parametrize(("slip", "budget"), sorted(CONSTRAINED))
-def test_constrained_optimum(models, slip, budget):
-    optimum = models[slip].constrained_optimum(budget)
-    expected_return, expected_multiplier = CONSTRAINED[slip, budget]
+@pytest.mark.parametrize(("size", "slip", "budget"), sorted(CONSTRAINED))
+def test_constrained_optimum(models, size, slip, budget):
+    optimum = models[size, slip].constrained_optimum(budget)
+    expected_return, expected_multiplier = CONSTRAINED[size, slip, budget]
     assert optimum.ret == pytest.approx(expected_return, abs=5e-5)
     assert optimum.multiplier == pytest.approx(expected_multiplier, abs=5e-5)
     assert optimum.cost == budget  # the constraint binds
-    if (slip, budget) == (0.0, 0.0):  # the BFS path round the band: 18 moves
-        assert optimum.ret == pytest.approx(1 - 0.01 * 17)
+    if (slip, budget) == (0.0, 0.0):  # the BFS path round the band
+        assert optimum.ret == pytest.approx(1 - 0.01 * (SHORTEST[size][1] - 1))
 
 
-@pytest.mark.parametrize(("slip", "penalty"), sorted(PENALISED))
-def test_a_fixed_penalty_above_the_multiplier_goes_round(models, slip, penalty):
-    ret, cost, _ = models[slip].backward_induction(penalty)
-    assert (ret, cost) == pytest.approx(PENALISED[slip, penalty], abs=5e-5)
+@pytest.mark.parametrize(("size", "slip", "penalty"), sorted(PENALISED))
+def test_a_fixed_penalty_above_the_multiplier_goes_round(models, size, slip, penalty):
+    model = models[size, slip]
+    ret, cost, _ = model.backward_induction(penalty)
+    assert (ret, cost) == pytest.approx(PENALISED[size, slip, penalty], abs=5e-5)
+    # The premise of the name: this penalty is above lam*, where the short path stops paying.
+    assert penalty > model.constrained_optimum(0.25).multiplier
 
 
-def test_with_slipping_no_policy_is_free_of_hazards(models):
+@pytest.mark.parametrize("size", SIZES)
+def test_with_slipping_no_policy_is_free_of_hazards(models, size):
     # Under a penalty this large the least hazard steps come first (returns lie in [-1, 1]): the
     # least possible hazard steps are within 2e-6 of this policy's.
-    _, cost, _ = models[0.1].backward_induction(1e6)
+    _, cost, _ = models[size, 0.1].backward_induction(1e6)
     assert cost > 1e-4
 
 
-@pytest.mark.parametrize("slip", [0.0, 0.1])
-def test_the_dual_optimum_equals_the_linear_programs(env_params, slip):
+@pytest.mark.parametrize(("size", "slip"), [(7, 0.0), (7, 0.1)])
+def test_the_dual_optimum_equals_the_linear_programs(layouts, size, slip):
     """The bisection on the multiplier against the occupancy-measure LP (a 20-step horizon, so
     the LP stays small)."""
-    _, params = env_params
+    _, params = layouts[size]
     model = Model(params.replace(max_steps_in_episode=20), slip)
     for budget in (0.1, 0.5):
         ret = model.constrained_optimum(budget).ret
@@ -404,7 +439,7 @@ def test_optimal_policies_earn_their_value_in_the_env(env_params, models):
     each): the unconstrained optimum and the two deterministic policies the budget-0.5 optimum
     mixes earn the return and hazard steps the checker says."""
     env, params = env_params
-    model = models[0.1]
+    model = models[ROWS, 0.1]
     ret, cost, greedy = model.backward_induction()
     optimum = model.constrained_optimum(0.5)
     expected = [(ret, cost), model.evaluate(optimum.policy_a), model.evaluate(optimum.policy_b)]

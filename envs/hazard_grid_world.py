@@ -27,25 +27,38 @@ band of hazards ``x`` across row ``rows // 2`` with one gap, in the last column,
 
 Without slipping the shortest path goes straight down (6 moves, 1 hazard step, return
 ``1 - 0.01 * 5 = 0.95``); the safe path goes through the gap (18 moves, 0 hazard steps, return
-``0.83``). Exact optima of the expected episode return (undiscounted, over the 100-step limit, all
-policies), computed by the independent checker in ``tests/test_hazard_grid_world.py`` (backward
-induction; Lagrangian duality for the budget, cross-checked there by a linear program):
+``0.83``). The 5 x 5 layout (``rljax.make("HazardGridWorld-v0", rows=5, cols=5)``, the one
+Lagrangian PPO is demonstrated on: its exploration finds the gap there, not on the 7 x 7) is the
+same pattern, the short path 4 moves (1 hazard step, ``0.97``) and the safe one 12 (``0.89``)::
 
-=============  ===============  ==============  ======================================  ==========
-slip_prob      unconstrained    its hazard      constrained: expected hazard steps      multiplier
-               optimum          steps           <= b                                    lam*
-=============  ===============  ==============  ======================================  ==========
-0.0            0.9500           1.0             b=0: 0.8300, 0.1: 0.8420, 0.5: 0.8900   0.12
-0.1 (default)  0.9419           1.1111          b=0.1: 0.8199, 0.25: 0.8383,            0.1221
-                                                0.5: 0.8688
-=============  ===============  ==============  ======================================  ==========
+    S . . . .
+    . . . . .
+    x x x x .
+    . . . . .
+    G . . . .
+
+Exact optima of the expected episode return (undiscounted, over the 100-step limit, all
+policies), computed by the independent checker in ``tests/test_hazard_grid_world.py`` (backward
+induction; Lagrangian duality for the budget, cross-checked there by a linear program), its
+transitions asserted there against the env's on both layouts:
+
+====================  =============  ==========  =====================================  ==========
+layout, slip_prob     unconstrained  its hazard  constrained: expected hazard steps     multiplier
+                      optimum        steps       <= b                                   lam*
+====================  =============  ==========  =====================================  ==========
+7 x 7, 0.0            0.9500         1.0         b=0: 0.8300, 0.1: 0.8420, 0.5: 0.8900  0.12
+7 x 7, 0.1 (default)  0.9419         1.1111      b=0.1: 0.8199, 0.25: 0.8383,           0.1221
+                                                 0.5: 0.8688
+5 x 5, 0.1 (default)  0.9647         1.1106      b=0.1: 0.8829, 0.25: 0.8952,           0.0820
+                                                 0.5: 0.9157
+====================  =============  ==========  =====================================  ==========
 
 ``lam*`` is the optimal Lagrange multiplier (hazard steps priced in reward units): a fixed penalty
 below it keeps the short path, above it goes round; a budget between the two routes' costs is met
 exactly only by randomising between them (as constrained-MDP optima do), with the multiplier at
 ``lam*``. With slipping no policy is free of risk (a slip can carry any policy into the band), so
 budget 0 is infeasible; a fixed penalty of 1.0 per hazard step gives the deterministic route round
-the band, 0.8105 at 0.0305 expected hazard steps.
+the band: 0.8105 at 0.0305 expected hazard steps on the 7 x 7, 0.8760 at 0.0352 on the 5 x 5.
 
 The observation is float32 ``[rows * cols + 4]``: the one-hot agent cell (row-major), then whether
 the neighbouring cell up, right, down and left is a hazard (0.0 off the grid), so a policy can

@@ -26,8 +26,8 @@ from rljax.envs.grid_world import GridWorldState
 from rljax.envs.hazard_grid_world import HazardGridWorld, band_hazards
 
 ROWS = COLS = 7  # the default layout
-# The layouts checked, by their size (rows = cols).
-SIZES = (7,)
+# The default layout and the 5 x 5 one (rows=5, cols=5) that Lagrangian PPO is demonstrated on.
+SIZES = (7, 5)
 MOVES = ((-1, 0), (0, 1), (1, 0), (0, -1))  # up, right, down, left, as documented
 DRAWS = 2000  # env steps from every (cell, action) pair in the transition checks
 
@@ -37,7 +37,7 @@ DRAWS = 2000  # env steps from every (cell, action) pair in the transition check
 # optimum's return and multiplier; (size, slip_prob, penalty) -> the return and hazard steps of
 # the optimum of reward - penalty * cost; size -> the fewest moves to the goal, through the
 # hazards and round them.
-UNCONSTRAINED = {(7, 0.0): (0.95, 1.0), (7, 0.1): (0.9419, 1.1111)}
+UNCONSTRAINED = {(7, 0.0): (0.95, 1.0), (7, 0.1): (0.9419, 1.1111), (5, 0.1): (0.9647, 1.1106)}
 CONSTRAINED = {
     (7, 0.0, 0.0): (0.83, 0.12),
     (7, 0.0, 0.1): (0.842, 0.12),
@@ -45,9 +45,12 @@ CONSTRAINED = {
     (7, 0.1, 0.1): (0.8199, 0.1221),
     (7, 0.1, 0.25): (0.8383, 0.1221),
     (7, 0.1, 0.5): (0.8688, 0.1221),
+    (5, 0.1, 0.1): (0.8829, 0.082),
+    (5, 0.1, 0.25): (0.8952, 0.082),
+    (5, 0.1, 0.5): (0.9157, 0.082),
 }
-PENALISED = {(7, 0.1, 1.0): (0.8105, 0.0305)}
-SHORTEST = {7: (6, 18)}
+PENALISED = {(7, 0.1, 1.0): (0.8105, 0.0305), (5, 0.1, 1.0): (0.876, 0.0352)}
+SHORTEST = {7: (6, 18), 5: (4, 12)}
 
 
 # --- the checker: a tabular model of the documented rules ---------------------------------------
@@ -310,6 +313,16 @@ def test_the_short_path_crosses_the_hazards_and_the_safe_one_is_longer(layouts, 
     assert shortest_moves(params, avoid_hazards=True) == SHORTEST[size][1]
 
 
+def test_five_by_five_layout(layouts):
+    env, params = layouts[5]
+    np.testing.assert_array_equal(
+        params.hazards, [[0] * 5, [0] * 5, [1, 1, 1, 1, 0], *[[0] * 5] * 2]
+    )
+    assert params.start.tolist() == [0, 0] and params.goal.tolist() == [4, 0]
+    assert params.slip_prob == 0.1 and params.max_steps_in_episode == 100
+    assert env.observation_space(params).shape == (5 * 5 + 4,)
+
+
 def test_observation_is_the_one_hot_cell_and_the_neighbouring_hazards(env_params, steps):
     env, params = env_params
     obs, state = env.reset(jax.random.key(3), params)
@@ -340,7 +353,7 @@ def test_without_slipping_every_step_is_the_checkers(models, steps, size):
     assert not truncated.any() and (state.time == 1).all()
 
 
-@pytest.mark.parametrize(("size", "slip"), [(7, 0.1), (7, 1.0)])
+@pytest.mark.parametrize(("size", "slip"), [(7, 0.1), (7, 1.0), (5, 0.1)])
 def test_slipping_moves_follow_the_checkers_distribution(layouts, steps, size, slip):
     _, params = layouts[size]
     model = Model(params, slip)
@@ -423,7 +436,7 @@ def test_with_slipping_no_policy_is_free_of_hazards(models, size):
     assert cost > 1e-4
 
 
-@pytest.mark.parametrize(("size", "slip"), [(7, 0.0), (7, 0.1)])
+@pytest.mark.parametrize(("size", "slip"), [(7, 0.0), (7, 0.1), (5, 0.1)])
 def test_the_dual_optimum_equals_the_linear_programs(layouts, size, slip):
     """The bisection on the multiplier against the occupancy-measure LP (a 20-step horizon, so
     the LP stays small)."""

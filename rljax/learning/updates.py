@@ -20,6 +20,16 @@ import jax
 import jax.numpy as jnp
 
 
+def mean_over_finished(per_step: jax.Array, episode_done: jax.Array) -> jax.Array:
+    """The mean of ``per_step [T, B]`` over the steps that finished an episode
+    (``episode_done [T, B]``): an episode figure such as its return; NaN if none finished."""
+    finished = episode_done.astype(jnp.float32)
+    num_finished = finished.sum()
+    return jnp.where(
+        num_finished > 0, (per_step * finished).sum() / jnp.maximum(num_finished, 1.0), jnp.nan
+    )
+
+
 def update_metrics(
     config: Any,
     aux: dict[str, jax.Array],
@@ -31,13 +41,9 @@ def update_metrics(
     """One update's metrics: the means of ``aux`` (loss diagnostics ``[epochs, minibatches]``),
     ``episodes_finished``, ``lr``, ``env_steps``, and for each ``per_step`` array ``[T, B]`` its
     mean over the steps that finished an episode (``episode_done [T, B]``; NaN if none did)."""
-    finished = episode_done.astype(jnp.float32)
-    num_finished = finished.sum()
-    mean_over_finished = lambda x: jnp.where(
-        num_finished > 0, (x * finished).sum() / jnp.maximum(num_finished, 1.0), jnp.nan
-    )
+    num_finished = episode_done.astype(jnp.float32).sum()
     metrics = {name: jnp.mean(value) for name, value in aux.items()}
-    metrics.update({name: mean_over_finished(x) for name, x in per_step.items()})
+    metrics.update({name: mean_over_finished(x, episode_done) for name, x in per_step.items()})
     metrics.update(
         episodes_finished=num_finished,
         lr=jnp.asarray(lr, jnp.float32),

@@ -108,10 +108,7 @@ def make_update(config: Config, setup: ppo.Setup) -> Callable[..., tuple[TrainSt
         cost = infos[COST_KEY]
         done = batch.terminated | batch.truncated
         ended_cost, running_cost = finished_episode_costs(cost, done, state.episode_cost)
-        finished = batch.episode_done.astype(jnp.float32)
-        mean_cost = jnp.where(
-            finished.sum() > 0, (ended_cost * finished).sum() / finished.sum(), jnp.nan
-        )
+        mean_cost = updates.mean_over_finished(ended_cost, batch.episode_done)
         multiplier = lagrangian.update_multiplier(
             config.multiplier, state.multiplier, mean_cost, hparams.gains()
         )
